@@ -1,0 +1,19 @@
+"""advnotes: executable notes on why adversarial training of ReLU networks is difficult.
+
+The package holds the helpers the book's chapters import by name; each module has
+one job (see the API reference in the book's appendix):
+
+- :mod:`advnotes.config`: device, profile (``quick``/``full``) and seeding.
+- :mod:`advnotes.data`: scikit-learn digits and synthetic Gaussian mixtures.
+- :mod:`advnotes.models`: ReLU MLP/CNN builders and the piecewise-linearity check.
+- :mod:`advnotes.linear_regions`: local linear maps, gate patterns, frozen gates.
+- :mod:`advnotes.curvature`: closed-form input Hessian and its C x C spectrum.
+- :mod:`advnotes.attacks`: plain gradient ascent and L-inf / L2 PGD.
+- :mod:`advnotes.training`: a small, reproducible (adversarial) training loop.
+- :mod:`advnotes.claims`: the claim records every chapter's verdict is built from.
+
+Reference: Cheng, Zhang, Xin, Shen, Ren, Zhang, "Why Adversarial Training of ReLU
+Networks Is Difficult?", arXiv:2205.15130 (2022).
+"""
+
+__version__ = "0.1.0"

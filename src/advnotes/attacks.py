@@ -1,0 +1,183 @@
+"""Multi-step attacks: plain gradient ascent (the one the theory studies) and PGD.
+
+All attacks maximise the per-example cross-entropy (the batch loss is a *sum*,
+so each example's gradient is its own) and return the perturbation ``delta`` with
+the shape of ``x``. They do not change the model or accumulate parameter
+gradients. ``model`` may be any callable mapping (B, *input_shape) to (B, C)
+logits, e.g. :class:`advnotes.linear_regions.FrozenGates`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+from .validation import check_finite, check_inputs, check_labels, check_logits, check_positive
+
+Model = Callable[[torch.Tensor], torch.Tensor]
+
+
+def _loss_grad(model: Model, x: torch.Tensor, y: torch.Tensor, delta: torch.Tensor, *, create_graph: bool = False):
+    with torch.enable_grad():
+        if not delta.requires_grad:
+            delta = delta.detach().requires_grad_(True)
+        loss = F.cross_entropy(model(x + delta), y, reduction="sum")
+        (grad,) = torch.autograd.grad(loss, delta, create_graph=create_graph)
+    return grad
+
+
+def _prepare(model: Model, x, y):
+    x = check_inputs(x)
+    with torch.no_grad():
+        z = model(x)
+    C = check_logits(z, x.shape[0])
+    y = check_labels(y, batch=x.shape[0], num_classes=C)
+    return x, y
+
+
+def _check_result(delta: torch.Tensor, what: str) -> torch.Tensor:
+    if not torch.isfinite(delta).all():
+        raise FloatingPointError(
+            f"{what} produced a non-finite perturbation; lower step_size or steps (the loss overflowed)."
+        )
+    return delta
+
+
+def gradient_ascent(
+    model: Model,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    step_size: float,
+    steps: int,
+    create_graph: bool = False,
+) -> torch.Tensor:
+    """Plain multi-step gradient ascent: ``delta_{t+1} = delta_t + step_size * grad_x L(x + delta_t)``.
+
+    No sign, no projection, ``delta_0 = 0`` (chapter 2, ``eq-attack-recurrence``).
+    ``create_graph=True`` keeps ``delta`` differentiable w.r.t. the model's
+    parameters (chapter 4 needs ``d delta / d theta``).
+    """
+    check_positive("step_size", step_size)
+    check_positive("steps", steps, integer=True, allow_zero=True)
+    x, y = _prepare(model, x, y)
+    delta = torch.zeros_like(x)
+    for _ in range(steps):
+        g = _loss_grad(model, x, y, delta, create_graph=create_graph)
+        delta = delta + step_size * g if create_graph else (delta + step_size * g).detach()
+    return _check_result(delta, "gradient_ascent")
+
+
+def _clamp_to_range(x: torch.Tensor, delta: torch.Tensor, clamp) -> torch.Tensor:
+    if clamp is None:
+        return delta
+    lo, hi = clamp
+    return torch.clamp(x + delta, lo, hi) - x
+
+
+def _check_clamp(clamp):
+    if clamp is None:
+        return
+    try:
+        lo, hi = clamp
+    except (TypeError, ValueError):
+        raise ValueError(f"clamp must be None or a (low, high) pair, got {clamp!r}.") from None
+    if not isinstance(lo, torch.Tensor) and not isinstance(hi, torch.Tensor) and not lo < hi:
+        raise ValueError(f"clamp must satisfy low < high, got {clamp!r}.")
+
+
+def pgd_linf(
+    model: Model,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    eps: float,
+    step_size: float,
+    steps: int,
+    clamp: tuple | None = None,
+    random_start: bool = False,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """L-infinity PGD: ``delta <- Proj_{|delta|_inf <= eps}(delta + step_size * sign(grad))``.
+
+    ``clamp=(low, high)`` keeps ``x + delta`` inside the data range (scalars or
+    tensors broadcastable to ``x``). ``random_start`` draws ``delta_0`` uniformly in
+    the ball using ``generator`` (seeded by the caller).
+    """
+    check_positive("eps", eps)
+    check_positive("step_size", step_size)
+    check_positive("steps", steps, integer=True, allow_zero=True)
+    _check_clamp(clamp)
+    x, y = _prepare(model, x, y)
+    if random_start:
+        delta = (torch.rand(x.shape, generator=generator, dtype=x.dtype, device=x.device) * 2 - 1) * eps
+    else:
+        delta = torch.zeros_like(x)
+    delta = _clamp_to_range(x, delta, clamp)
+    for _ in range(steps):
+        g = _loss_grad(model, x, y, delta)
+        delta = torch.clamp(delta + step_size * torch.sign(g), -eps, eps)
+        delta = _clamp_to_range(x, delta, clamp).detach()
+    return _check_result(delta, "pgd_linf")
+
+
+def _l2_normalise(v: torch.Tensor) -> torch.Tensor:
+    norms = v.reshape(v.shape[0], -1).norm(dim=1).clamp_min(1e-12)
+    return v / norms.reshape(-1, *([1] * (v.dim() - 1)))
+
+
+def _project_l2(delta: torch.Tensor, eps: float) -> torch.Tensor:
+    norms = delta.reshape(delta.shape[0], -1).norm(dim=1)
+    factor = torch.clamp(eps / norms.clamp_min(1e-12), max=1.0)
+    return delta * factor.reshape(-1, *([1] * (delta.dim() - 1)))
+
+
+def pgd_l2(
+    model: Model,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    eps: float,
+    step_size: float,
+    steps: int,
+    clamp: tuple | None = None,
+    random_start: bool = False,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """L2 PGD: step along the normalised gradient, then project onto ``|delta|_2 <= eps``."""
+    check_positive("eps", eps)
+    check_positive("step_size", step_size)
+    check_positive("steps", steps, integer=True, allow_zero=True)
+    _check_clamp(clamp)
+    x, y = _prepare(model, x, y)
+    if random_start:
+        d = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+        r = torch.rand((x.shape[0],), generator=generator, dtype=x.dtype, device=x.device)
+        delta = _l2_normalise(d) * (eps * r).reshape(-1, *([1] * (x.dim() - 1)))
+    else:
+        delta = torch.zeros_like(x)
+    delta = _clamp_to_range(x, delta, clamp)
+    for _ in range(steps):
+        g = _loss_grad(model, x, y, delta)
+        delta = _project_l2(delta + step_size * _l2_normalise(g), eps)
+        delta = _clamp_to_range(x, delta, clamp).detach()
+    return _check_result(delta, "pgd_l2")
+
+
+def random_direction(x: torch.Tensor, *, norm: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+    """A random perturbation with L2 norm ``norm`` per example (a baseline for the attacks)."""
+    x = check_inputs(x)
+    check_positive("norm", norm, allow_zero=True)
+    d = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+    return _l2_normalise(d) * norm
+
+
+def loss_per_example(model: Model, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of each example (B,), without gradients."""
+    x, y = _prepare(model, x, y)
+    with torch.no_grad():
+        out = F.cross_entropy(model(x), y, reduction="none")
+    check_finite("the loss", out)
+    return out

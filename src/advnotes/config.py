@@ -1,0 +1,75 @@
+"""Device, profile and seeding: the one setting every chapter reads.
+
+The profile comes from the environment variable ``ADVNOTES_PROFILE``:
+
+- ``quick`` (default): small models and sweeps that run on a laptop CPU; this is
+  what the committed chapter outputs and ``pytest --nbval`` use.
+- ``full``: bigger models and sweeps, meant for a GPU.
+
+Chapters pick their knobs with :func:`pick`, e.g. ``pick(quick=256, full=4096)``.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+PROFILE_ENV = "ADVNOTES_PROFILE"
+PROFILES = ("quick", "full")
+
+
+def get_profile() -> str:
+    """The active profile, read from ``ADVNOTES_PROFILE`` (``quick`` when unset)."""
+    value = os.environ.get(PROFILE_ENV, "quick").strip().lower() or "quick"
+    if value not in PROFILES:
+        raise ValueError(
+            f"{PROFILE_ENV}={value!r} is not a known profile; set it to one of {PROFILES} "
+            "(or unset it for the default 'quick')."
+        )
+    return value
+
+
+def pick(*, quick, full):
+    """Return ``quick`` or ``full`` according to the active profile."""
+    return full if get_profile() == "full" else quick
+
+
+def get_device(prefer: str | None = None) -> torch.device:
+    """CUDA when present, else CPU. ``prefer='cpu'`` forces the CPU."""
+    if prefer is not None:
+        dev = torch.device(prefer)
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError("CUDA was requested but torch.cuda.is_available() is False; use 'cpu'.")
+        return dev
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def seed_everything(seed: int = 0) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA) for reproducible chapters."""
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}.")
+    random.seed(int(seed))
+    np.random.seed(int(seed))
+    torch.manual_seed(int(seed))
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What a chapter's setup cell returns: profile, device and seed."""
+
+    profile: str
+    device: torch.device
+    seed: int
+
+    def __str__(self) -> str:
+        return f"profile: {self.profile} | device: {self.device.type} | seed: {self.seed}"
+
+
+def setup(seed: int = 0, *, device: str | None = None) -> Setup:
+    """Seed everything and report the profile and device (the chapters' setup cell)."""
+    seed_everything(seed)
+    return Setup(profile=get_profile(), device=get_device(device), seed=int(seed))

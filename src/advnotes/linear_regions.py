@@ -1,0 +1,147 @@
+"""Linear regions of a ReLU network: the local linear map, gate patterns, frozen gates.
+
+On the linear region that contains ``x`` (every ReLU gate fixed) a piecewise-linear
+network is exactly affine, ``z = W x + b`` with ``W = dz/dx`` (chapter 1,
+"ReLU networks are locally linear"). Inputs are flattened: ``n = prod(input_shape)``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import jacrev, vmap
+
+from .models import check_piecewise_linear
+from .validation import check_dtype_match, check_inputs, check_logits
+
+_POOLS = (nn.MaxPool1d, nn.MaxPool2d)
+
+
+def _single_logits(model: nn.Module, input_shape):
+    def f(x_flat: torch.Tensor) -> torch.Tensor:
+        return model(x_flat.reshape(1, *input_shape)).squeeze(0)
+
+    return f
+
+
+def local_linear_map(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``W = dz/dx`` of shape (B, C, n) and ``b = z - W x`` of shape (B, C) at each input.
+
+    For a piecewise-linear model this is the exact affine map of the region that
+    contains each ``x`` (chapter 1, equation ``eq-local-linear``).
+    """
+    check_piecewise_linear(model)
+    x = check_inputs(x)
+    check_dtype_match(model, x)
+    with torch.no_grad():
+        z = model(x)
+    check_logits(z, x.shape[0])
+    x_flat = x.reshape(x.shape[0], -1)
+    W = vmap(jacrev(_single_logits(model, x.shape[1:])))(x_flat).detach()
+    b = z - torch.einsum("bcn,bn->bc", W, x_flat)
+    return W, b
+
+
+def _relus(model: nn.Module) -> list[nn.ReLU]:
+    return [m for m in model.modules() if isinstance(m, nn.ReLU)]
+
+
+def gate_pattern(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Boolean gates (B, G): ``True`` where a ReLU's pre-activation is > 0, over all ReLUs in order.
+
+    Convention at the kink: a pre-activation of exactly 0 counts as *off*, matching
+    autograd's derivative of ReLU at 0 (which is 0).
+    """
+    check_piecewise_linear(model)
+    x = check_inputs(x)
+    check_dtype_match(model, x)
+    relus = _relus(model)
+    if not relus:
+        raise ValueError("the model has no nn.ReLU modules, so it has no gates to report.")
+    gates: list[torch.Tensor] = []
+    hooks = [r.register_forward_hook(lambda m, inp, out: gates.append((inp[0] > 0).reshape(inp[0].shape[0], -1))) for r in relus]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return torch.cat(gates, dim=1)
+
+
+def count_gate_flips(model: nn.Module, x: torch.Tensor, x_other: torch.Tensor) -> torch.Tensor:
+    """Number of ReLU gates (B,) that differ between ``x`` and ``x_other`` (same shape)."""
+    if not isinstance(x_other, torch.Tensor) or x_other.shape != getattr(x, "shape", None):
+        raise ValueError(
+            f"x and x_other must have the same shape, got {tuple(getattr(x, 'shape', ()))} and "
+            f"{tuple(getattr(x_other, 'shape', ()))}."
+        )
+    return (gate_pattern(model, x) != gate_pattern(model, x_other)).sum(dim=1)
+
+
+class FrozenGates(nn.Module):
+    """``model`` with every ReLU gate (and max-pool choice) frozen at the reference inputs ``x_ref``.
+
+    ``FrozenGates(model, x_ref)(x)`` is the affine map ``W(x_ref) x + b(x_ref)`` for a
+    batch ``x`` of the same shape as ``x_ref``: the network of the linear region
+    that contains ``x_ref``, extended to all inputs. Chapter 2 attacks it to tell
+    softmax saturation apart from gate flips. The wrapped model is not changed.
+    """
+
+    def __init__(self, model: nn.Module, x_ref: torch.Tensor):
+        super().__init__()
+        check_piecewise_linear(model)
+        x_ref = check_inputs(x_ref, name="x_ref")
+        check_dtype_match(model, x_ref)
+        self.model = model
+        self.ref_shape = tuple(x_ref.shape)
+        self._masks: list[torch.Tensor] = []
+        self._indices: list[torch.Tensor] = []
+        hooks = []
+        for m in model.modules():
+            if isinstance(m, nn.ReLU):
+                hooks.append(m.register_forward_hook(lambda mod, inp, out: self._masks.append((inp[0] > 0).detach())))
+            elif isinstance(m, _POOLS):
+                hooks.append(m.register_forward_hook(self._record_pool))
+            elif isinstance(m, (nn.MaxPool3d,)):
+                raise NotImplementedError("freezing MaxPool3d choices is not supported; use 1-d or 2-d pooling.")
+        try:
+            with torch.no_grad():
+                model(x_ref)
+        finally:
+            for h in hooks:
+                h.remove()
+
+    def _record_pool(self, mod, inp, out):
+        fn = F.max_pool1d if isinstance(mod, nn.MaxPool1d) else F.max_pool2d
+        _, idx = fn(inp[0], mod.kernel_size, mod.stride, mod.padding, mod.dilation, mod.ceil_mode, return_indices=True)
+        self._indices.append(idx.detach())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if tuple(x.shape) != self.ref_shape:
+            raise ValueError(
+                f"FrozenGates was built for inputs of shape {self.ref_shape}; got {tuple(x.shape)}. "
+                "The gates are per example, so the batch must match x_ref."
+            )
+        masks, indices = iter(self._masks), iter(self._indices)
+
+        def relu_hook(mod, inp, out):
+            return inp[0] * next(masks).to(inp[0].dtype)
+
+        def pool_hook(mod, inp, out):
+            idx = next(indices)
+            flat = inp[0].flatten(start_dim=2)
+            return flat.gather(2, idx.flatten(start_dim=2)).reshape(idx.shape)
+
+        hooks = []
+        for m in self.model.modules():
+            if isinstance(m, nn.ReLU):
+                hooks.append(m.register_forward_hook(relu_hook))
+            elif isinstance(m, _POOLS):
+                hooks.append(m.register_forward_hook(pool_hook))
+        try:
+            return self.model(x)
+        finally:
+            for h in hooks:
+                h.remove()
