@@ -69,7 +69,21 @@ class Setup:
         return f"profile: {self.profile} | device: {self.device.type} | seed: {self.seed}"
 
 
-def setup(seed: int = 0, *, device: str | None = None) -> Setup:
-    """Seed everything and report the profile and device (the chapters' setup cell)."""
+def setup(seed: int = 0, *, device: str | None = None, threads: int | None = None) -> Setup:
+    """Seed everything and report the profile and device (the chapters' setup cell).
+
+    On the CPU in the ``quick`` profile torch is limited to one thread unless
+    ``threads`` says otherwise: the chapters' models are too small to gain from
+    more, oversubscribed cores slow them down many times over, and one thread
+    makes every printed number independent of the machine's core count.
+    """
     seed_everything(seed)
-    return Setup(profile=get_profile(), device=get_device(device), seed=int(seed))
+    profile, dev = get_profile(), get_device(device)
+    if threads is None and dev.type == "cpu" and profile == "quick":
+        threads = 1
+    if threads is not None:
+        check_threads = isinstance(threads, int) and not isinstance(threads, bool) and threads >= 1
+        if not check_threads:
+            raise ValueError(f"threads must be a positive integer, got {threads!r}.")
+        torch.set_num_threads(threads)
+    return Setup(profile=profile, device=dev, seed=int(seed))

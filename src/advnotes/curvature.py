@@ -21,18 +21,39 @@ from .linear_regions import local_linear_map
 from .validation import check_finite, check_labels
 
 
+def one_minus(p: torch.Tensor) -> torch.Tensor:
+    """``1 - p_i`` computed as the sum of the *other* probabilities (B, C).
+
+    For a confident prediction ``p_y = 1 - 1e-12`` the naive ``1 - p_y`` keeps about
+    four correct digits; the sum of the other (positive) entries keeps them all.
+    """
+    prefix = torch.cumsum(p, dim=-1) - p
+    suffix = torch.flip(torch.cumsum(torch.flip(p, dims=(-1,)), dim=-1), dims=(-1,)) - p
+    return (prefix + suffix).clamp_min(0)
+
+
 def softmax_curvature(p: torch.Tensor) -> torch.Tensor:
-    """``A = diag(p) - p p^T`` for probabilities ``p`` of shape (B, C) -> (B, C, C)."""
+    """``A = diag(p) - p p^T`` for probabilities ``p`` of shape (B, C) -> (B, C, C).
+
+    The diagonal ``p_i (1 - p_i)`` uses :func:`one_minus`, so ``A`` keeps full
+    relative accuracy for confident predictions.
+    """
     _check_probs(p)
-    return torch.diag_embed(p) - p.unsqueeze(-1) * p.unsqueeze(-2)
+    eye = torch.eye(p.shape[-1], dtype=torch.bool, device=p.device)
+    return torch.where(eye, torch.diag_embed(p * one_minus(p)), -p.unsqueeze(-1) * p.unsqueeze(-2))
 
 
 def softmax_curvature_factor(p: torch.Tensor) -> torch.Tensor:
     """``F = (I - p 1^T) diag(sqrt p)`` of shape (B, C, C), with ``A = F F^T`` (no eigensolver)."""
     _check_probs(p)
-    C = p.shape[-1]
-    eye = torch.eye(C, dtype=p.dtype, device=p.device)
-    return (eye - p.unsqueeze(-1)) * p.sqrt().unsqueeze(-2)
+    eye = torch.eye(p.shape[-1], dtype=torch.bool, device=p.device)
+    return torch.where(eye, torch.diag_embed(one_minus(p) * p.sqrt()), -p.unsqueeze(-1) * p.sqrt().unsqueeze(-2))
+
+
+def _residual(p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``p - e_y`` with the ``y`` entry computed as ``-(1 - p_y)`` to full relative accuracy."""
+    onehot = F_.one_hot(y, p.shape[1]).bool()
+    return torch.where(onehot, -one_minus(p), p)
 
 
 def _check_probs(p: torch.Tensor) -> None:
@@ -59,8 +80,7 @@ def input_hessian(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[t
     Memory is O(B n^2): for large ``n`` use :func:`input_hessian_eig`.
     """
     W, p, y = _logits_and_map(model, x, y)
-    r = p - F_.one_hot(y, p.shape[1]).to(p.dtype)
-    g = torch.einsum("bcn,bc->bn", W, r)
+    g = torch.einsum("bcn,bc->bn", W, _residual(p, y))
     A = softmax_curvature(p)
     H = torch.einsum("bcn,bcd,bdm->bnm", W, A, W)
     H = 0.5 * (H + H.transpose(1, 2))
@@ -94,4 +114,4 @@ def input_hessian_eig(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tup
 def input_gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Input gradient ``g = W^T (p - e_y)`` (B, n) of the per-example CE loss."""
     W, p, y = _logits_and_map(model, x, y)
-    return torch.einsum("bcn,bc->bn", W, p - F_.one_hot(y, p.shape[1]).to(p.dtype))
+    return torch.einsum("bcn,bc->bn", W, _residual(p, y))

@@ -130,7 +130,7 @@ def train(
             )
         grads = torch.autograd.grad(loss, params)
         with torch.no_grad():
-            clean = loss if attack is None else F.cross_entropy(model(xb), yb)
+            clean = loss.detach() if attack is None else F.cross_entropy(model(xb), yb)
             updates = []
             for p, g, v in zip(params, grads, velocity):
                 if weight_decay:

@@ -42,6 +42,22 @@ class Claim:
         )
 
 
+def roundoff(value: float) -> str:
+    """Print a round-off-sized number as a power-of-ten bound, e.g. ``2.3e-14 -> '< 1e-13'``.
+
+    Round-off differs in its last bits between machines; its order of magnitude does
+    not, so chapters print these bounds rather than the raw value.
+    """
+    import math
+
+    value = abs(float(value))
+    if not math.isfinite(value):
+        raise ValueError(f"roundoff() needs a finite number, got {value!r}.")
+    if value == 0.0:
+        return "0"
+    return f"< 1e{math.ceil(math.log10(value)):+03d}"
+
+
 def verdict(claims) -> str:
     """The chapter's closing verdict: every claim with its outcome, one block each."""
     claims = list(claims)
