@@ -23,7 +23,7 @@ venv: $(STAMP)
 
 ## make book: execute every chapter (with a cache) and render HTML into _build/html
 book: $(STAMP)
-	ADVNOTES_PROFILE=$${ADVNOTES_PROFILE:-quick} $(BIN)/jupyter-book build . --keep-going
+	ADVNOTES_PROFILE=$${ADVNOTES_PROFILE:-quick} $(BIN)/jupyter-book build . -W -n --keep-going
 	@echo "Book rendered: _build/html/index.html"
 
 ## make test: unit tests, nbval over every chapter, lint, and a strict book build

@@ -27,9 +27,11 @@ def one_minus(p: torch.Tensor) -> torch.Tensor:
     For a confident prediction ``p_y = 1 - 1e-12`` the naive ``1 - p_y`` keeps about
     four correct digits; the sum of the other (positive) entries keeps them all.
     """
-    prefix = torch.cumsum(p, dim=-1) - p
-    suffix = torch.flip(torch.cumsum(torch.flip(p, dims=(-1,)), dim=-1), dims=(-1,)) - p
-    return (prefix + suffix).clamp_min(0)
+    zero = torch.zeros_like(p[..., :1])
+    prefix = torch.cat([zero, torch.cumsum(p, dim=-1)[..., :-1]], dim=-1)  # sum_{j < i} p_j
+    rev = torch.cumsum(torch.flip(p, dims=(-1,)), dim=-1)
+    suffix = torch.cat([torch.flip(rev, dims=(-1,))[..., 1:], zero], dim=-1)  # sum_{j > i} p_j
+    return prefix + suffix
 
 
 def softmax_curvature(p: torch.Tensor) -> torch.Tensor:
@@ -115,3 +117,6 @@ def input_gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.
     """Input gradient ``g = W^T (p - e_y)`` (B, n) of the per-example CE loss."""
     W, p, y = _logits_and_map(model, x, y)
     return torch.einsum("bcn,bc->bn", W, _residual(p, y))
+
+
+from .param_hessian import param_hessian_top_eig  # noqa: E402,F401  (chapter 4)

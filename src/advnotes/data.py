@@ -33,7 +33,7 @@ class Split:
     def num_features(self) -> int:
         return int(np.prod(self.input_shape))
 
-    def to(self, device=None, dtype=None) -> "Split":
+    def to(self, device=None, dtype=None) -> Split:
         """Move the inputs (and labels, device only) to ``device``/``dtype``."""
         return Split(
             self.x_train.to(device=device, dtype=dtype),
@@ -126,7 +126,9 @@ def gaussian_mixture(
     return _split_standardise(x, y, test_size=test_size, seed=seed, dtype=dtype, classes=classes)
 
 
-def load_npz(path, *, download_url: str | None = None, test_size: float = 0.25, seed: int = 0, dtype="float32") -> Split:
+def load_npz(
+    path, *, download_url: str | None = None, test_size: float = 0.25, seed: int = 0, dtype="float32"
+) -> Split:
     """Load a bigger data set the reader has placed on disk (``x``, ``y`` arrays in an ``.npz``).
 
     The book never downloads at run time. If the file is missing this raises a

@@ -60,7 +60,10 @@ def gate_pattern(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     if not relus:
         raise ValueError("the model has no nn.ReLU modules, so it has no gates to report.")
     gates: list[torch.Tensor] = []
-    hooks = [r.register_forward_hook(lambda m, inp, out: gates.append((inp[0] > 0).reshape(inp[0].shape[0], -1))) for r in relus]
+    hooks = [
+        r.register_forward_hook(lambda m, inp, out: gates.append((inp[0] > 0).reshape(inp[0].shape[0], -1)))
+        for r in relus
+    ]
     try:
         with torch.no_grad():
             model(x)
