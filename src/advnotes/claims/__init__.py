@@ -66,3 +66,100 @@ def verdict(claims) -> str:
     counts = {o: sum(c.outcome == o for c in claims) for o in OUTCOMES}
     head = ", ".join(f"{n} {o}" for o, n in counts.items() if n)
     return f"Verdict: {head}.\n" + "\n".join(str(c) for c in claims)
+
+
+class Evidence:
+    """Records each check a chapter makes (the check function and the numbers it was given).
+
+    A chapter's verdict cell calls ``evidence.check(fn, **measured)`` instead of
+    ``fn(**measured)`` and then ``evidence.save(path)``; the scorecard (chapter 5)
+    loads the file with :func:`load_evidence`, which calls the *same* functions on
+    the *same* numbers, so the two cannot disagree. The file is rewritten only when
+    its content changes, so re-running a chapter with unchanged results changes no byte.
+    """
+
+    def __init__(self, chapter: int):
+        self.chapter = int(chapter)
+        self.records: list[dict] = []
+
+    def check(self, fn, **measured) -> Claim:
+        """Call ``fn(**measured)``, record the call, and return its :class:`Claim`."""
+        claim = fn(**measured)
+        if not isinstance(claim, Claim):
+            raise TypeError(f"{fn.__qualname__} must return a Claim, got {type(claim).__name__}.")
+        self.records.append(
+            {
+                "function": f"{fn.__module__}:{fn.__qualname__}",
+                "measured": {k: _plain(v) for k, v in measured.items()},
+                "outcome": claim.outcome,
+                "key": claim.key,
+            }
+        )
+        return claim
+
+    def save(self, path) -> bool:
+        """Write the records as JSON (atomically, only if changed); return whether the file changed."""
+        import json
+        import os
+        from pathlib import Path
+
+        path = Path(path)
+        text = json.dumps({"chapter": self.chapter, "checks": self.records}, indent=1, sort_keys=True) + "\n"
+        if path.is_file() and path.read_text(encoding="utf-8") == text:
+            return False
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+        return True
+
+
+def _plain(value):
+    """Measured numbers as JSON-ready Python values (tensors and arrays become floats/lists)."""
+    import math
+
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"measured value {value!r} is not finite; a check needs finite numbers.")
+        return float(value)
+    raise TypeError(f"cannot record a measured value of type {type(value).__name__}; pass numbers or lists.")
+
+
+def load_evidence(path) -> list[Claim]:
+    """Re-apply a chapter's recorded checks (see :class:`Evidence`) and return its claims.
+
+    Raises ``RuntimeError`` if a re-applied check gives another outcome than the one
+    the chapter recorded (it cannot, unless the check function changed since).
+    """
+    import importlib
+    import json
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no evidence file {str(path)!r}; execute the chapter that writes it first.")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    claims = []
+    for rec in data["checks"]:
+        module, _, name = rec["function"].partition(":")
+        fn = importlib.import_module(module)
+        for part in name.split("."):
+            fn = getattr(fn, part)
+        claim = fn(**rec["measured"])
+        if claim.outcome != rec["outcome"]:
+            raise RuntimeError(
+                f"{rec['key']}: re-applying {rec['function']} gives {claim.outcome!r}, but the chapter recorded "
+                f"{rec['outcome']!r}; re-execute the chapter."
+            )
+        claims.append(claim)
+    return claims

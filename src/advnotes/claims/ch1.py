@@ -76,17 +76,17 @@ def gradient_in_range(*, max_residual: float) -> Claim:
     )
 
 
-def small_eigenproblem(*, max_rel_error: float, speedup: float) -> Claim:
-    """The nonzero spectrum from the C x C problem equals the dense one, faster."""
-    ok = max_rel_error < 1e-8
+def small_eigenproblem(*, max_rel_error: float, faster: bool) -> Claim:
+    """The nonzero spectrum from the C x C problem equals the dense one, and is faster to get."""
+    ok = max_rel_error < 1e-8 and bool(faster)
     return Claim(
         key="ch1-cxc-route",
         chapter=1,
         statement="The nonzero eigenpairs of H come from a C x C problem, at a fraction of the cost",
-        statistic="max eigenvalue error / lambda_max vs dense eigh",
-        value=roundoff(max_rel_error),
-        criterion="< 1e-08 (and faster than the dense route)",
-        outcome=HOLDS if ok and speedup > 1 else NOT_REPRODUCED,
+        statistic="max eigenvalue error / lambda_max vs dense eigh; faster than the dense route",
+        value=f"{roundoff(max_rel_error)}; {bool(faster)}",
+        criterion="< 1e-08 and faster",
+        outcome=HOLDS if ok else NOT_REPRODUCED,
     )
 
 
