@@ -10,7 +10,10 @@ one job (see the API reference in the book's appendix):
 - :mod:`advnotes.curvature`: closed-form input Hessian and its C x C spectrum.
 - :mod:`advnotes.attacks`: plain gradient ascent and L-inf / L2 PGD.
 - :mod:`advnotes.training`: a small, reproducible (adversarial) training loop.
-- :mod:`advnotes.claims`: the claim records every chapter's verdict is built from.
+- :mod:`advnotes.theory`: Result 1 in closed form: the attack's perturbation and its flow (chapter 2).
+- :mod:`advnotes.influence`: per-sample confidence, curvature and influence (chapter 3).
+- :mod:`advnotes.param_hessian`: parameter-Hessian products, Lanczos, and the training Jacobian (chapter 4).
+- :mod:`advnotes.claims`: the claim records every chapter's verdict and the scorecard are built from.
 
 Reference: Cheng, Zhang, Xin, Shen, Ren, Zhang, "Why Adversarial Training of ReLU
 Networks Is Difficult?", arXiv:2205.15130 (2022).

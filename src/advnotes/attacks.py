@@ -56,7 +56,7 @@ def gradient_ascent(
 ) -> torch.Tensor:
     """Plain multi-step gradient ascent: ``delta_{t+1} = delta_t + step_size * grad_x L(x + delta_t)``.
 
-    No sign, no projection, ``delta_0 = 0`` (chapter 2, ``eq-attack-recurrence``).
+    No sign, no projection, ``delta_0 = 0`` (chapter 2, ``eq-ch2-attack``).
     ``create_graph=True`` keeps ``delta`` differentiable w.r.t. the model's
     parameters (chapter 4 needs ``d delta / d theta``).
     """

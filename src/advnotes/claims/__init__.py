@@ -68,6 +68,25 @@ def verdict(claims) -> str:
     return f"Verdict: {head}.\n" + "\n".join(str(c) for c in claims)
 
 
+def scorecard(claims) -> str:
+    """A markdown table of claims: chapter, claim, statistic, measured value, criterion, outcome."""
+    claims = list(claims)
+    if not claims:
+        raise ValueError("a scorecard needs at least one claim.")
+
+    def cell(text: str) -> str:
+        return str(text).replace("|", "\\|").replace("\n", " ")
+
+    rows = ["| ch. | claim | statistic | measured | criterion | outcome |", "| --- | --- | --- | --- | --- | --- |"]
+    for c in claims:
+        outcome = f"**{c.outcome}**" + (f" ({c.regime})" if c.regime else "")
+        rows.append(
+            f"| {c.chapter} | {cell(c.statement)} | {cell(c.statistic)} | {cell(c.value)} | {cell(c.criterion)} "
+            f"| {cell(outcome)} |"
+        )
+    return "\n".join(rows)
+
+
 class Evidence:
     """Records each check a chapter makes (the check function and the numbers it was given).
 

@@ -1,0 +1,410 @@
+"""Closed forms of the attack's dynamics: the perturbation of a multi-step attack (chapter 2).
+
+Under the second-order model ``grad_x L(x + delta) ~ g + H delta`` plain gradient
+ascent ``delta_{t+1} = delta_t + alpha grad_x L(x + delta_t)`` is the linear
+recurrence ``delta_{t+1} = (I + alpha H) delta_t + alpha g`` (chapter 2,
+``eq-ch2-recurrence``). With ``H = sum_i lambda_i v_i v_i^T`` its solution is
+
+``delta_m = sum_i c_i(m) gamma_i v_i``,  ``c_i(m) = ((1 + alpha lambda_i)^m - 1) / lambda_i``,
+``gamma_i = v_i^T g``                                                  (``eq-ch2-closed-form``)
+
+and the gradient flow ``d delta / dt = g + H delta`` gives
+``c_i(t) = (e^{lambda_i t} - 1) / lambda_i``                           (``eq-ch2-flow``).
+
+For two logits with the ReLU gates frozen the flow of the real (not quadratic)
+loss has an exact solution through the Lambert W function (``eq-ch2-lambert``):
+:func:`logit_margin_flow` and :func:`two_logit_flow`.
+
+Everything is batched like :func:`advnotes.curvature.input_hessian_eig`:
+``eigvals`` (B, C), ``eigvecs`` (B, n, C) with orthonormal columns, ``g`` (B, n).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .linear_regions import local_linear_map
+from .validation import check_finite, check_inputs, check_labels, check_logits, check_positive
+
+__all__ = [
+    "growth_factor",
+    "flow_factor",
+    "perturbation_closed_form",
+    "perturbation_flow",
+    "iterate_quadratic_attack",
+    "gradient_ascent_path",
+    "energy_on_top",
+    "cosine",
+    "logit_margin_flow",
+    "two_logit_flow",
+    "binned_median",
+    "first_crossing",
+]
+
+# Below this |alpha * lambda| (or |lambda t|) the factors use their Taylor series:
+# the series' first omitted term is ~|u|^3 < 1e-24, far below float64 round-off.
+_SERIES_CUTOFF = 1e-8
+
+
+def _check_spectrum(eigvals, eigvecs, g) -> None:
+    for name, t in (("eigvals", eigvals), ("eigvecs", eigvecs), ("g", g)):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}.")
+        if not t.is_floating_point():
+            raise TypeError(f"{name} must be a floating-point tensor, got dtype {t.dtype}.")
+    if eigvals.dim() != 2 or eigvecs.dim() != 3 or g.dim() != 2:
+        raise ValueError(
+            "expected eigvals (B, C), eigvecs (B, n, C) and g (B, n) as returned by input_hessian_eig / "
+            f"input_hessian; got shapes {tuple(eigvals.shape)}, {tuple(eigvecs.shape)}, {tuple(g.shape)}."
+        )
+    B, C = eigvals.shape
+    if eigvecs.shape[0] != B or eigvecs.shape[2] != C or g.shape != (B, eigvecs.shape[1]):
+        raise ValueError(
+            f"shapes do not match: eigvals {tuple(eigvals.shape)} needs eigvecs (B={B}, n, C={C}) and g (B, n); "
+            f"got eigvecs {tuple(eigvecs.shape)} and g {tuple(g.shape)}."
+        )
+    if B == 0 or C == 0:
+        raise ValueError("empty batch or empty spectrum.")
+    if not (eigvals.dtype == eigvecs.dtype == g.dtype):
+        raise TypeError(f"dtypes differ: eigvals {eigvals.dtype}, eigvecs {eigvecs.dtype}, g {g.dtype}.")
+    for name, t in (("eigvals", eigvals), ("eigvecs", eigvecs), ("g", g)):
+        check_finite(name, t)
+
+
+def _exprel(z: torch.Tensor) -> torch.Tensor:
+    """``(e^z - 1) / z``, equal to 1 at ``z = 0``, without cancellation for tiny ``z``."""
+    small = z.abs() < _SERIES_CUTOFF
+    safe = torch.where(small, torch.ones_like(z), z)
+    return torch.where(small, 1 + z / 2 + z * z / 6, torch.expm1(safe) / safe)
+
+
+def _log1p_rel(u: torch.Tensor) -> torch.Tensor:
+    """``log(1 + u) / u``, equal to 1 at ``u = 0`` (needs ``u > -1``)."""
+    small = u.abs() < _SERIES_CUTOFF
+    safe = torch.where(small, torch.ones_like(u), u)
+    return torch.where(small, 1 - u / 2 + u * u / 3, torch.log1p(safe) / safe)
+
+
+def _log_max(dtype: torch.dtype) -> float:
+    return math.log(torch.finfo(dtype).max)
+
+
+def growth_factor(eigvals: torch.Tensor, *, step_size: float, steps: int) -> torch.Tensor:
+    """``c(m) = ((1 + alpha lambda)^m - 1) / lambda`` elementwise (limit ``m alpha`` at ``lambda = 0``).
+
+    Chapter 2, ``eq-ch2-closed-form``. Computed as
+    ``alpha * m * log1p(u)/u * exprel(m log1p(u))`` with ``u = alpha lambda``, which is
+    exact as ``lambda -> 0`` and has no cancellation for tiny ``u``. Entries with
+    ``1 + u <= 0`` (an oscillating recurrence, possible only for a negative
+    eigenvalue) use the power directly. Raises ``OverflowError`` when
+    ``(1 + alpha lambda)^m`` does not fit in the dtype.
+    """
+    check_positive("step_size", step_size)
+    check_positive("steps", steps, integer=True, allow_zero=True)
+    if not isinstance(eigvals, torch.Tensor) or not eigvals.is_floating_point():
+        raise TypeError("eigvals must be a floating-point torch.Tensor.")
+    check_finite("eigvals", eigvals)
+    a, m = float(step_size), int(steps)
+    u = a * eigvals
+    pos = u > -1
+    u_pos = torch.where(pos, u, torch.zeros_like(u))
+    log_growth = m * torch.log1p(u_pos)
+    log_neg = m * torch.log(torch.where(pos, torch.ones_like(u), (1 + u).abs()))
+    worst = float(torch.maximum(log_growth, log_neg).max())
+    if worst > _log_max(eigvals.dtype) - 1:
+        raise OverflowError(
+            f"(1 + step_size * lambda)^steps overflows {eigvals.dtype}: steps * log(1 + step_size * lambda_max) = "
+            f"{worst:.4g}. The quadratic model is meaningless long before this (chapter 2 shows it fails once "
+            "s = step_size * steps * lambda_max exceeds about 1); lower step_size or steps, or use float64."
+        )
+    c_pos = a * m * _log1p_rel(u_pos) * _exprel(log_growth)
+    if bool(pos.all()):
+        return c_pos
+    lam_safe = torch.where(pos, torch.ones_like(eigvals), eigvals)
+    c_neg = (torch.pow(1 + torch.where(pos, torch.zeros_like(u), u), m) - 1) / lam_safe
+    return torch.where(pos, c_pos, c_neg)
+
+
+def flow_factor(eigvals: torch.Tensor, *, t: float) -> torch.Tensor:
+    """``(e^{lambda t} - 1) / lambda`` elementwise (limit ``t`` at ``lambda = 0``); chapter 2, ``eq-ch2-flow``.
+
+    Raises ``OverflowError`` when ``e^{lambda t}`` does not fit in the dtype.
+    """
+    check_positive("t", t, allow_zero=True)
+    if not isinstance(eigvals, torch.Tensor) or not eigvals.is_floating_point():
+        raise TypeError("eigvals must be a floating-point torch.Tensor.")
+    check_finite("eigvals", eigvals)
+    z = eigvals * float(t)
+    worst = float(z.max())
+    if worst > _log_max(eigvals.dtype) - 1:
+        raise OverflowError(
+            f"e^(lambda t) overflows {eigvals.dtype}: lambda_max * t = {worst:.4g}; lower t (the quadratic model "
+            "fails long before this, see chapter 2) or use float64."
+        )
+    return float(t) * _exprel(z)
+
+
+def _assemble(coef: torch.Tensor, scale_perp: float, eigvecs: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    gamma = torch.einsum("bnc,bn->bc", eigvecs, g)  # gamma_i = v_i^T g
+    inside = torch.einsum("bnc,bc->bn", eigvecs, gamma)
+    delta = torch.einsum("bnc,bc->bn", eigvecs, coef * gamma) + scale_perp * (g - inside)
+    if not torch.isfinite(delta).all():
+        raise OverflowError(
+            "the closed-form perturbation is not finite (|c_i(m) gamma_i| overflowed); lower step_size/steps or t."
+        )
+    return delta
+
+
+def perturbation_closed_form(
+    eigvals: torch.Tensor, eigvecs: torch.Tensor, g: torch.Tensor, *, step_size: float, steps: int
+) -> torch.Tensor:
+    """Perturbation ``delta_m`` (B, n) of ``steps`` plain gradient-ascent steps on the quadratic model.
+
+    Chapter 2, ``eq-ch2-closed-form``: ``delta_m = sum_i c_i(m) gamma_i v_i + m alpha g_perp``
+    with ``c_i(m) = ((1 + alpha lambda_i)^m - 1)/lambda_i`` (:func:`growth_factor`),
+    ``gamma_i = v_i^T g`` and ``g_perp = g - V V^T g`` (the part of ``g`` outside the
+    given eigenvectors, on which ``H`` is zero; it vanishes for a ReLU network, whose
+    gradient lies in ``range(H)``). This is the exact solution of
+    ``delta_{t+1} = (I + alpha H) delta_t + alpha g``, ``delta_0 = 0``, for
+    ``H = V diag(eigvals) V^T``.
+
+    ``eigvals`` (B, C), ``eigvecs`` (B, n, C) with orthonormal columns (e.g. from
+    :func:`advnotes.curvature.input_hessian_eig`, or all n pairs of a dense ``eigh``),
+    ``g`` (B, n). ``steps = 0`` gives zeros; ``steps = 1`` gives ``alpha g``.
+    Raises ``OverflowError`` instead of returning inf/NaN.
+    """
+    _check_spectrum(eigvals, eigvecs, g)
+    coef = growth_factor(eigvals, step_size=step_size, steps=steps)
+    return _assemble(coef, float(step_size) * int(steps), eigvecs, g)
+
+
+def perturbation_flow(eigvals: torch.Tensor, eigvecs: torch.Tensor, g: torch.Tensor, *, t: float) -> torch.Tensor:
+    """Solution ``delta(t)`` (B, n) of the gradient flow ``d delta/dt = g + H delta``, ``delta(0) = 0``.
+
+    Chapter 2, ``eq-ch2-flow``: ``delta(t) = sum_i (e^{lambda_i t} - 1)/lambda_i gamma_i v_i + t g_perp``,
+    the ``alpha -> 0`` limit of :func:`perturbation_closed_form` with ``t = m alpha``.
+    Shapes as in :func:`perturbation_closed_form`.
+    """
+    _check_spectrum(eigvals, eigvecs, g)
+    coef = flow_factor(eigvals, t=t)
+    return _assemble(coef, float(t), eigvecs, g)
+
+
+def iterate_quadratic_attack(H: torch.Tensor, g: torch.Tensor, *, step_size: float, steps: int) -> torch.Tensor:
+    """The recurrence ``delta_{t+1} = delta_t + alpha (g + H delta_t)`` iterated ``steps`` times (B, n).
+
+    The oracle for :func:`perturbation_closed_form`: gradient ascent on the exactly
+    quadratic loss ``g^T delta + delta^T H delta / 2``. ``H`` (B, n, n), ``g`` (B, n).
+    """
+    check_positive("step_size", step_size)
+    check_positive("steps", steps, integer=True, allow_zero=True)
+    if not isinstance(H, torch.Tensor) or not isinstance(g, torch.Tensor):
+        raise TypeError("H and g must be torch.Tensors.")
+    if H.dim() != 3 or g.dim() != 2 or H.shape != (g.shape[0], g.shape[1], g.shape[1]):
+        raise ValueError(f"expected H (B, n, n) and g (B, n); got {tuple(H.shape)} and {tuple(g.shape)}.")
+    check_finite("H", H)
+    check_finite("g", g)
+    delta = torch.zeros_like(g)
+    for _ in range(int(steps)):
+        delta = delta + step_size * (g + torch.einsum("bnm,bm->bn", H, delta))
+    if not torch.isfinite(delta).all():
+        raise OverflowError("the iterated recurrence overflowed; lower step_size or steps.")
+    return delta
+
+
+def gradient_ascent_path(model, x: torch.Tensor, y: torch.Tensor, *, step_size: float, record) -> dict:
+    """Plain gradient ascent, returning the perturbation after each step count in ``record``.
+
+    The same iteration as :func:`advnotes.attacks.gradient_ascent`
+    (``delta_{t+1} = delta_t + step_size * grad_x L(x + delta_t)``, ``delta_0 = 0``, per-example
+    CE), run once up to ``max(record)`` steps instead of once per step count; returns
+    ``{m: delta_m}`` with each ``delta_m`` of the shape of ``x``. ``model`` may be any
+    callable giving (B, C) logits, e.g. :class:`advnotes.linear_regions.FrozenGates`.
+    Chapter 2 uses it for the validity map.
+    """
+    check_positive("step_size", step_size)
+    record = sorted({int(m) for m in record}) if hasattr(record, "__iter__") else None
+    if not record or any(m < 0 for m in record):
+        raise ValueError(f"record must be a non-empty collection of step counts >= 0, got {record!r}.")
+    x = check_inputs(x)
+    with torch.no_grad():
+        C = check_logits(model(x), x.shape[0])
+    y = check_labels(y, batch=x.shape[0], num_classes=C)
+    out, delta = {}, torch.zeros_like(x)
+    for t in range(record[-1] + 1):
+        if t in record:
+            if not torch.isfinite(delta).all():
+                raise FloatingPointError("the attack produced a non-finite perturbation; lower step_size or steps.")
+            out[t] = delta
+        if t == record[-1]:
+            break
+        with torch.enable_grad():
+            d = delta.detach().requires_grad_(True)
+            (grad,) = torch.autograd.grad(F.cross_entropy(model(x + d), y, reduction="sum"), d)
+        delta = (delta + step_size * grad).detach()
+    return out
+
+
+def _flat(v: torch.Tensor, name: str) -> torch.Tensor:
+    if not isinstance(v, torch.Tensor) or not v.is_floating_point() or v.dim() < 2:
+        raise ValueError(f"{name} must be a floating tensor of shape (B, ...), got {getattr(v, 'shape', v)}.")
+    check_finite(name, v)
+    return v.reshape(v.shape[0], -1)
+
+
+def energy_on_top(eigvecs: torch.Tensor, d: torch.Tensor, k: int) -> torch.Tensor:
+    """Share of ``|d|^2`` on the top-``k`` eigenvectors (B,): ``|V_k^T d|^2 / |d|^2``, in [0, 1].
+
+    ``eigvecs`` (B, n, C) sorted by descending eigenvalue (as
+    :func:`advnotes.curvature.input_hessian_eig` returns them); ``d`` (B, n) or (B, *input_shape).
+    A zero ``d`` raises ``ValueError`` (its share is undefined).
+    """
+    d = _flat(d, "d")
+    if not isinstance(eigvecs, torch.Tensor) or eigvecs.dim() != 3 or eigvecs.shape[:2] != d.shape:
+        raise ValueError(
+            f"eigvecs must be (B, n, C) matching d {tuple(d.shape)}, got {getattr(eigvecs, 'shape', None)}."
+        )
+    check_positive("k", k, integer=True)
+    if k > eigvecs.shape[2]:
+        raise ValueError(f"k={k} exceeds the {eigvecs.shape[2]} eigenvectors given.")
+    norm2 = (d * d).sum(1)
+    if (norm2 == 0).any():
+        raise ValueError("d has a zero row: the share of its energy on any direction is undefined.")
+    proj = torch.einsum("bnk,bn->bk", eigvecs[:, :, :k], d)
+    return (proj * proj).sum(1) / norm2
+
+
+def cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Cosine similarity (B,) between matching rows of ``a`` and ``b`` (flattened); zero rows raise."""
+    a, b = _flat(a, "a"), _flat(b, "b")
+    if a.shape != b.shape:
+        raise ValueError(f"a and b must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}.")
+    na, nb = a.norm(dim=1), b.norm(dim=1)
+    if (na == 0).any() or (nb == 0).any():
+        raise ValueError("a zero row has no direction; its cosine is undefined.")
+    return (a * b).sum(1) / (na * nb)
+
+
+def logit_margin_flow(margin0, k, t):
+    """Exact margin ``u(t)`` of the two-logit gradient flow with frozen gates (chapter 2, ``eq-ch2-lambert``).
+
+    For logits ``z = W x + b`` with two classes, the margin ``u = z_y - z_other``, its
+    input gradient ``w`` and ``k = |w|^2``, the attack flow ``d delta/dt = grad_x CE``
+    moves the margin by ``du/dt = -k / (1 + e^u)``, whose solution is
+    ``u(t) = C - W(e^C)`` with ``C = u_0 + e^{u_0} - k t`` (``W``: principal Lambert W).
+    Evaluated stably as ``log W(e^C)`` for ``C >= 0`` (because ``u = C - W = log W``) and
+    ``C - W(e^C)`` for ``C < 0``, with ``W(e^C)`` from :func:`scipy.special.wrightomega`
+    (the Wright omega function, which never forms ``e^C``).
+
+    ``margin0``, ``k`` and ``t`` broadcast against each other (floats, NumPy arrays or
+    tensors; ``k >= 0``, ``t >= 0``). Returns a float64 NumPy array (or a float for scalars).
+    """
+    from scipy.special import wrightomega
+
+    def as_np(v, name):
+        if isinstance(v, torch.Tensor):
+            v = v.detach().cpu().double().numpy()
+        arr = np.asarray(v, dtype=np.float64)
+        if not np.isfinite(arr).all():
+            raise ValueError(f"{name} has non-finite values.")
+        return arr
+
+    u0, kk, tt = as_np(margin0, "margin0"), as_np(k, "k"), as_np(t, "t")
+    if (kk < 0).any() or (tt < 0).any():
+        raise ValueError("k = |w|^2 and t must be non-negative.")
+    if (u0 > 700).any():
+        raise OverflowError("margin0 > 700: e^margin0 overflows float64; such a margin needs no attack model.")
+    C = u0 + np.exp(u0) - kk * tt
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        om = np.real(wrightomega(C))
+        u = np.where(C >= 0, np.log(np.where(C >= 0, om, 1.0)), C - om)
+    u = np.where((tt == 0) | (kk == 0), u0, u)  # exactly u0 at t = 0 (no round-off through W)
+    if not np.isfinite(u).all():
+        raise FloatingPointError("the Lambert-W margin is not finite; check the inputs' range.")
+    return float(u) if u.ndim == 0 else u
+
+
+def two_logit_flow(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, t: float):
+    """Exact attack flow ``delta(t)`` (B, n) for a two-logit ReLU model with its gates frozen at ``x``.
+
+    Chapter 2, ``eq-ch2-lambert``: with ``W, b`` the local linear map at ``x`` (so the
+    model is the affine :class:`advnotes.linear_regions.FrozenGates` of ``x``),
+    ``w = W_y - W_other``, ``k = |w|^2`` and margin ``u_0``, the gradient always points
+    along ``-w``, so ``delta(t) = (u(t) - u_0) / k * w`` with ``u(t)`` from
+    :func:`logit_margin_flow`. Returns ``(delta, margin)`` with ``margin`` (B,) the
+    margin ``u(t)``, both in the dtype of ``x``. It is the ``alpha -> 0`` limit of
+    ``gradient_ascent(FrozenGates(model, x), x, y, step_size=alpha, steps=t/alpha)``.
+    """
+    check_positive("t", t, allow_zero=True)
+    W, b = local_linear_map(model, x)
+    if W.shape[1] != 2:
+        raise ValueError(f"two_logit_flow needs a model with exactly 2 logits, got {W.shape[1]}.")
+    y = check_labels(y, batch=x.shape[0], num_classes=2)
+    x_flat = x.reshape(x.shape[0], -1)
+    z = b + torch.einsum("bcn,bn->bc", W, x_flat)
+    sign = 1 - 2 * y.to(W.dtype)  # +1 for y = 0, -1 for y = 1
+    w = sign[:, None] * (W[:, 0] - W[:, 1])  # grad of u = z_y - z_other
+    u0 = sign * (z[:, 0] - z[:, 1])
+    k = (w * w).sum(1)
+    if (k == 0).any():
+        raise ValueError("the two logits have identical input gradients at some x (k = 0): the flow is delta = 0.")
+    u = torch.as_tensor(logit_margin_flow(u0, k, float(t)), dtype=x.dtype, device=x.device).reshape(u0.shape)
+    delta = ((u - u0) / k)[:, None] * w
+    return delta, u
+
+
+def binned_median(s, values, edges) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Median and quartiles of ``values`` in bins of ``s`` (chapter 2's validity map).
+
+    ``s``, ``values``: 1-D arrays (or tensors) of one length; ``edges``: increasing bin
+    edges. Returns ``(centers, median, q25, q75)`` over the non-empty bins only, with
+    geometric bin centres (the map's axis is logarithmic; ``edges`` must be positive).
+    """
+    as_np = lambda a: np.asarray(a.detach().cpu().double().numpy() if isinstance(a, torch.Tensor) else a, float)
+    s, v = as_np(s), as_np(values)
+    edges = np.asarray(edges, dtype=float)
+    if s.ndim != 1 or v.shape != s.shape:
+        raise ValueError(f"s and values must be 1-D of one length, got {s.shape} and {v.shape}.")
+    if edges.ndim != 1 or len(edges) < 2 or not (np.diff(edges) > 0).all() or edges[0] <= 0:
+        raise ValueError("edges must be at least two positive, strictly increasing numbers.")
+    if not (np.isfinite(s).all() and np.isfinite(v).all()):
+        raise ValueError("s and values must be finite.")
+    idx = np.digitize(s, edges) - 1
+    rows = []
+    for b in range(len(edges) - 1):
+        sel = idx == b
+        if sel.any():
+            q25, q50, q75 = np.quantile(v[sel], [0.25, 0.5, 0.75])
+            rows.append((np.sqrt(edges[b] * edges[b + 1]), q50, q25, q75))
+    if not rows:
+        raise ValueError("no value of s falls inside the bins.")
+    c, med, lo, hi = (np.array(col) for col in zip(*rows, strict=True))
+    return c, med, lo, hi
+
+
+def first_crossing(s, values, level: float) -> float:
+    """Smallest ``s`` at which the curve ``values(s)`` first rises above ``level`` (log-log interpolation).
+
+    ``s`` increasing and positive, ``values`` positive (e.g. a binned median relative
+    error). Returns ``inf`` when the curve never crosses and ``s[0]`` when it starts above.
+    """
+    s, v = np.asarray(s, dtype=float), np.asarray(values, dtype=float)
+    if s.ndim != 1 or v.shape != s.shape or len(s) == 0:
+        raise ValueError("s and values must be 1-D arrays of one non-zero length.")
+    if (s <= 0).any() or (v <= 0).any() or not (np.diff(s) > 0).all() or not level > 0:
+        raise ValueError("s must be positive and increasing, values and level positive.")
+    above = np.nonzero(v > level)[0]
+    if len(above) == 0:
+        return math.inf
+    i = int(above[0])
+    if i == 0:
+        return float(s[0])
+    x0, x1, y0, y1 = np.log(s[i - 1]), np.log(s[i]), np.log(v[i - 1]), np.log(v[i])
+    return float(np.exp(x0 + (np.log(level) - y0) * (x1 - x0) / (y1 - y0)))
