@@ -1,0 +1,329 @@
+"""Chapter 4 operators against independent oracles: dense Hessians, dense Jacobians, finite differences."""
+
+from __future__ import annotations
+
+import copy
+import functools
+
+import numpy as np
+import pytest
+import torch
+from torch.func import hessian, jacrev
+
+from advnotes import param_hessian as ph
+from advnotes.attacks import gradient_ascent
+from advnotes.claims import HOLDS, NOT_REPRODUCED, REGIME
+from advnotes.claims import ch4 as claims
+from advnotes.curvature import param_hessian_top_eig
+from advnotes.models import mlp
+from advnotes.training import TrainLog, train
+
+ATTACK = dict(step_size=1.0, steps=3)
+
+
+@pytest.fixture(scope="module")
+def tiny(digits64):
+    """A 64-6-10 float64 MLP (P = 460), briefly trained, and 48 digits: small enough for dense matrices."""
+    torch.manual_seed(0)
+    model = mlp(64, (6,), 10).double()
+    x, y = digits64.x_train[:48], digits64.y_train[:48]
+    train(model, x, y, lr=0.1, steps=20)
+    return model, x, y
+
+
+@pytest.fixture(scope="module")
+def dense(tiny):
+    model, x, y = tiny
+    space = ph.ParamSpace(model)
+    H = hessian(space.loss)(space.theta, x, y)
+    J = jacrev(ph._training_grad_fn(space, x, y, **ATTACK))(space.theta)
+    return space, H, J
+
+
+def _rand(n, seed=0, dtype=torch.float64):
+    return torch.randn(n, dtype=dtype, generator=torch.Generator().manual_seed(seed))
+
+
+# ----------------------------------------------------------------------------- products
+
+
+def test_hvp_clean_matches_dense_hessian(tiny, dense):
+    model, x, y = tiny
+    _, H, _ = dense
+    v = _rand(H.shape[0])
+    assert torch.allclose(ph.hvp_clean(model, x, y, v), H @ v, rtol=1e-10, atol=1e-12)
+
+
+def test_hvp_fixed_delta_matches_dense_hessian_at_shifted_input(tiny):
+    model, x, y = tiny
+    delta = ph.attack_delta(model, x, y, **ATTACK)
+    space = ph.ParamSpace(model)
+    H = hessian(space.loss)(space.theta, x + delta, y)
+    v = _rand(space.size, 1)
+    assert torch.allclose(ph.hvp_fixed_delta(model, x, y, delta, v), H @ v, rtol=1e-10, atol=1e-12)
+
+
+def test_attack_delta_matches_package_attack(tiny):
+    model, x, y = tiny
+    ref = gradient_ascent(model, x, y, **ATTACK)
+    assert torch.allclose(ph.attack_delta(model, x, y, **ATTACK), ref, rtol=1e-12, atol=1e-13)
+
+
+def test_jeff_mvp_matches_finite_differences_of_train_update(tiny):
+    """-lr * J_eff v equals the central difference of one real `train` step (float64, h = 1e-6)."""
+    model, x, y = tiny
+    space = ph.ParamSpace(model)
+    lr = 0.1
+
+    def update(theta):
+        net = copy.deepcopy(model)
+        torch.nn.utils.vector_to_parameters(theta, net.parameters())
+        attack = functools.partial(gradient_ascent, **ATTACK)
+        return train(net, x, y, lr=lr, steps=1, attack=attack, record_updates=True).updates[0]
+
+    v = _rand(space.size, 2)
+    h = 1e-6
+    fd = (update(space.theta + h * v) - update(space.theta - h * v)) / (2 * h)
+    jv = ph.jeff_mvp(model, x, y, v, **ATTACK)
+    # central differences: O(h^2) truncation + O(eps/h) round-off ~ 1e-10 relative
+    assert float((fd + lr * jv).norm() / fd.norm()) < 1e-7
+
+
+def test_jeff_mvp_matches_dense_jacobian_and_is_not_symmetric(tiny, dense):
+    model, x, y = tiny
+    _, H, J = dense
+    v = _rand(J.shape[0], 3)
+    assert torch.allclose(ph.jeff_mvp(model, x, y, v, **ATTACK), J @ v, rtol=1e-9, atol=1e-12)
+    assert float((J - J.T).norm() / J.norm()) > 1e-3  # the attack term makes it non-symmetric
+    assert float((J - H).norm() / H.norm()) > 1e-2  # and different from the clean Hessian
+
+
+def test_jeff_with_zero_steps_is_clean_hessian(tiny, dense):
+    model, x, y = tiny
+    _, H, _ = dense
+    v = _rand(H.shape[0], 4)
+    assert torch.allclose(ph.jeff_mvp(model, x, y, v, step_size=1.0, steps=0), H @ v, rtol=1e-10, atol=1e-12)
+
+
+def test_training_gradient_matches_train_step(tiny):
+    model, x, y = tiny
+    g = ph.training_gradient(model, x, y, **ATTACK)
+    net = copy.deepcopy(model)
+    log = train(net, x, y, lr=0.5, steps=1, attack=functools.partial(gradient_ascent, **ATTACK), record_updates=True)
+    assert torch.allclose(log.updates[0], -0.5 * g, rtol=1e-10, atol=1e-13)
+
+
+# ----------------------------------------------------------------------------- eigen-solvers
+
+
+def test_lanczos_matches_dense_eigh(tiny, dense):
+    model, x, y = tiny
+    _, H, _ = dense
+    ref_vals, ref_vecs = torch.linalg.eigh(H)
+    vals, vecs, n = param_hessian_top_eig(model, x, y, k=3, tol=1e-10)
+    assert torch.allclose(vals, ref_vals.flip(0)[:3], rtol=1e-9, atol=0)
+    assert abs(float(vecs[:, 0] @ ref_vecs[:, -1])) > 1 - 1e-8  # same top eigenvector up to sign
+    assert torch.allclose(vecs.T @ vecs, torch.eye(3, dtype=vecs.dtype), atol=1e-8)
+    assert 3 < n < 1000
+
+
+def test_lanczos_with_fixed_delta_matches_dense(tiny):
+    model, x, y = tiny
+    delta = ph.attack_delta(model, x, y, **ATTACK)
+    space = ph.ParamSpace(model)
+    ref = torch.linalg.eigvalsh(hessian(space.loss)(space.theta, x + delta, y))[-1]
+    vals, _, _ = param_hessian_top_eig(model, x, y, delta=delta, tol=1e-10)
+    assert abs(float(vals[0]) - float(ref)) < 1e-9 * float(ref)
+
+
+def test_power_iteration_matches_dense_eigh(tiny, dense):
+    model, x, y = tiny
+    _, H, _ = dense
+    top = float(torch.linalg.eigvalsh(H)[-1])
+    vals, vecs, n = param_hessian_top_eig(model, x, y, method="power", tol=1e-12, max_hvp=5000)
+    assert abs(float(vals[0]) - top) < 1e-6 * top
+    assert vecs.shape == (H.shape[0], 1) and n > 1
+
+
+def test_arnoldi_matches_dense_jacobian_spectrum(tiny, dense):
+    model, x, y = tiny
+    _, _, J = dense
+    ref = torch.linalg.eigvals(J)
+    ref = ref[ref.real.argsort(descending=True)][:2]
+    vals, vecs, _ = ph.jeff_top_eig(model, x, y, **ATTACK, k=2, tol=1e-10)
+    assert torch.allclose(vals, ref, rtol=1e-8, atol=1e-10)
+    resid = J.to(torch.complex128) @ vecs[:, 0] - vals[0] * vecs[:, 0]
+    assert float(resid.abs().max()) < 1e-7
+
+
+@pytest.mark.parametrize("gap", [0.5, 0.9])
+def test_solvers_on_matrices_with_known_spectra(gap):
+    """Seeded random orthogonal Q, spectrum 10, 10*gap, then decaying: both solvers recover 10."""
+    n = 200
+    gen = torch.Generator().manual_seed(7)
+    Q, _ = torch.linalg.qr(torch.randn(n, n, dtype=torch.float64, generator=gen))
+    spectrum = torch.cat([torch.tensor([10.0, 10.0 * gap], dtype=torch.float64), torch.linspace(3.0, -1.0, n - 2)])
+    A = (Q * spectrum) @ Q.T
+    lam, vec, n_power = ph.power_iteration(lambda v: A @ v, n, tol=1e-12, max_iter=10000)
+    assert abs(lam - 10.0) < 1e-8 and abs(float(vec @ Q[:, 0])) > 1 - 1e-5
+    # Lanczos through the same LinearOperator path the package uses, on the known matrix.
+    from scipy.sparse.linalg import LinearOperator, eigsh
+
+    op = LinearOperator((n, n), matvec=lambda v: A.numpy() @ v, dtype=np.float64)
+    vals, _ = eigsh(op, k=2, which="LA", tol=1e-10)
+    assert np.allclose(np.sort(vals)[::-1], [10.0, 10.0 * gap], rtol=1e-9)
+
+
+def test_power_iteration_reports_nonconvergence():
+    A = torch.diag(torch.tensor([1.0, 0.99999, 0.5], dtype=torch.float64))
+    with pytest.raises(RuntimeError, match="did not reach"):
+        ph.power_iteration(lambda v: A @ v, 3, tol=1e-14, max_iter=5)
+
+
+def test_warm_start_does_not_change_the_answer(tiny):
+    model, x, y = tiny
+    vals, vecs, _ = param_hessian_top_eig(model, x, y, tol=1e-10)
+    vals2, _, n2 = param_hessian_top_eig(model, x, y, tol=1e-10, v0=vecs[:, 0])
+    assert abs(float(vals2[0] - vals[0])) < 1e-9 * float(vals[0])
+
+
+# ----------------------------------------------------------------------------- shares and oscillation statistics
+
+
+def test_sample_shares_match_per_example_loop(tiny, dense):
+    model, x, y = tiny
+    space, H, _ = dense
+    v = torch.linalg.eigh(H)[1][:, -1]
+    shares = ph.sample_shares(model, x, y, v)
+    q = torch.stack([v @ hessian(space.loss)(space.theta, x[i : i + 1], y[i : i + 1]) @ v for i in range(len(x))])
+    assert torch.allclose(shares, q / q.sum(), atol=1e-12)
+    assert abs(float(shares.sum()) - 1) < 1e-12
+
+
+def test_jeff_sample_shares_match_per_example_jacobians(tiny, dense):
+    model, x, y = tiny
+    space, _, J = dense
+    v = _rand(space.size, 5)
+    shares = ph.jeff_sample_shares(model, x, y, v, **ATTACK)
+    q = []
+    for i in range(8):  # a per-example loop on a subset is enough to pin the formula
+        Ji = jacrev(ph._training_grad_fn(space, x[i : i + 1], y[i : i + 1], **ATTACK))(space.theta)
+        q.append(v @ Ji @ v)
+    total = len(x) * float(v @ J @ v)  # J = mean of the J_i
+    assert torch.allclose(shares[:8], torch.stack(q) / total, rtol=1e-8, atol=1e-12)
+
+
+def test_participation_number_and_top_k():
+    assert ph.participation_number(torch.full((50,), 0.02)) == pytest.approx(50)
+    one_hot = torch.zeros(50)
+    one_hot[3] = 1
+    assert ph.participation_number(one_hot) == pytest.approx(1)
+    assert ph.top_k_share(torch.tensor([0.5, 0.3, 0.2]), 2) == pytest.approx(0.8)
+
+
+def test_oscillation_stats_on_a_known_zigzag():
+    u = torch.tensor([1.0, 0.1])
+    log = TrainLog(
+        loss=[3.0, 2.0, 2.5, 1.5, 1.8, 1.0],
+        update_cos=[-1.0] * 5,
+        updates=[u * (-1) ** t for t in range(6)],
+    )
+    st = ph.oscillation_stats(log, direction=torch.tensor([1.0, 0.0]))
+    assert st.neg_cos == 1.0 and st.sign_flips == 1.0 and st.loss_rise == pytest.approx(0.4)
+    assert st.mean_cos == -1.0 and st.steps == 6
+
+
+def test_track_training_records_the_run(tiny):
+    model, x, y = tiny
+    net = copy.deepcopy(model)
+    ref = copy.deepcopy(model)
+    attack = functools.partial(gradient_ascent, **ATTACK)
+    tr = ph.track_training(net, x, y, lr=0.1, steps=4, every=2, attack=attack, jeff_attack=ATTACK)
+    log = train(ref, x, y, lr=0.1, steps=4, attack=attack)
+    assert tr.at == [0, 2, 4] and len(tr.jeff) == 3 and tr.log.steps == 4
+    assert np.allclose(tr.log.loss, log.loss, rtol=1e-12)
+    assert np.allclose(tr.log.update_cos, log.update_cos, rtol=1e-10)  # cosines across checkpoints too
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+def test_bad_inputs(tiny):
+    model, x, y = tiny
+    P = ph.ParamSpace(model).size
+    v = torch.ones(P, dtype=torch.float64)
+    with pytest.raises(ValueError, match="shape"):
+        ph.hvp_clean(model, x, y, torch.ones(P + 1, dtype=torch.float64))
+    with pytest.raises(ValueError, match="non-finite"):
+        ph.hvp_clean(model, x, y, torch.full((P,), float("nan"), dtype=torch.float64))
+    with pytest.raises(TypeError):
+        ph.hvp_clean(model, x, y, [1.0] * P)
+    with pytest.raises(ValueError, match="labels"):
+        ph.hvp_clean(model, x, y + 20, v)
+    with pytest.raises(TypeError, match="parameters are"):
+        ph.hvp_clean(model, x.float(), y, v)
+    with pytest.raises(ValueError, match="shape of x"):
+        ph.hvp_fixed_delta(model, x, y, x[:2], v)
+    with pytest.raises(ValueError, match="step_size"):
+        ph.jeff_mvp(model, x, y, v, step_size=-1.0, steps=2)
+    with pytest.raises(ValueError, match="steps"):
+        ph.attack_delta(model, x, y, step_size=1.0, steps=1.5)
+    with pytest.raises(ValueError, match="k="):
+        param_hessian_top_eig(model, x, y, k=P)
+    with pytest.raises(ValueError, match="tol"):
+        param_hessian_top_eig(model, x, y, tol=0.0)
+    with pytest.raises(ValueError, match="method"):
+        param_hessian_top_eig(model, x, y, method="qr")
+    with pytest.raises(ValueError, match="k=1"):
+        param_hessian_top_eig(model, x, y, k=2, method="power")
+    with pytest.raises(ValueError, match="method"):
+        ph.jeff_top_eig(model, x, y, **ATTACK, method="lanczos")
+    with pytest.raises(ValueError, match="zero"):
+        param_hessian_top_eig(model, x, y, v0=torch.zeros(P, dtype=torch.float64))
+    with pytest.raises(ValueError, match="shares"):
+        ph.participation_number(torch.zeros(3))
+    with pytest.raises(ValueError, match="k="):
+        ph.top_k_share(torch.ones(3), 4)
+    with pytest.raises(ValueError, match="3 updates"):
+        ph.oscillation_stats(TrainLog(loss=[1.0, 0.5]))
+    with pytest.raises(ValueError, match="record_updates"):
+        ph.oscillation_stats(TrainLog(loss=[1.0, 0.5, 0.2, 0.1], update_cos=[1.0] * 3), direction=v)
+    with pytest.raises(TypeError, match="TrainLog"):
+        ph.oscillation_stats([1.0, 2.0])
+    with pytest.raises(ValueError, match="multiple"):
+        ph.track_training(copy.deepcopy(model), x, y, lr=0.1, steps=5, every=2)
+    with pytest.raises(ValueError, match="matching attack"):
+        ph.track_training(copy.deepcopy(model), x, y, lr=0.1, steps=2, every=1, jeff_attack=ATTACK)
+    with pytest.raises(TypeError, match="Module"):
+        ph.ParamSpace(lambda t: t)
+
+
+# ----------------------------------------------------------------------------- claims
+
+
+def test_claims_outcomes_follow_the_numbers():
+    assert claims.check_oscillation(attack="a", neg_cos_adv=0.9, neg_cos_std=0.0, loss_rise_adv=0.1).outcome == HOLDS
+    assert (
+        claims.check_oscillation(attack="a", neg_cos_adv=0.2, neg_cos_std=0.0, loss_rise_adv=0.1).outcome
+        == NOT_REPRODUCED
+    )
+    assert claims.check_fixed_delta_sharpness(attack="a", eta=0.2, max_lam_fixed=5.0, neg_cos_adv=1.0).outcome == (
+        NOT_REPRODUCED
+    )
+    assert claims.check_fixed_delta_sharpness(attack="a", eta=0.2, max_lam_fixed=10.5, neg_cos_adv=1.0).outcome == (
+        HOLDS
+    )
+    assert claims.check_jeff_curvature(lam_clean=4, lam_fixed=5, mu_jeff=9, mu_by_steps=[4, 5, 7]).outcome == HOLDS
+    assert claims.check_jeff_curvature(lam_clean=4, lam_fixed=5, mu_jeff=5, mu_by_steps=[4, 5, 7]).outcome == REGIME
+    on = claims.check_onset_at_two(etas=[0.1, 0.2, 0.3], neg_cos=[0, 0.8, 1], mu_jeff=10, lam_fixed=5)
+    assert on.outcome == HOLDS
+    off = claims.check_onset_at_two(etas=[0.1, 0.2, 0.3], neg_cos=[0, 0, 0], mu_jeff=10, lam_fixed=5)
+    assert off.outcome == NOT_REPRODUCED
+    few = dict(n=512, top_share=0.3, top_k=10, participation_std=50)
+    assert claims.check_few_samples(participation=5, **few).outcome == HOLDS
+    assert claims.check_few_samples(participation=30, **few).outcome == REGIME
+    assert claims.check_few_samples(participation=80, **few).outcome == NOT_REPRODUCED
+    with pytest.raises(ValueError):
+        claims.check_oscillation(attack="a", neg_cos_adv=1.5, neg_cos_std=0.0, loss_rise_adv=0.1)
+    with pytest.raises(ValueError):
+        claims.check_onset_at_two(etas=[0.1], neg_cos=[0.0], mu_jeff=1.0, lam_fixed=1.0)
