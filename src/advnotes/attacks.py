@@ -37,6 +37,16 @@ def _prepare(model: Model, x, y):
     return x, y
 
 
+def _draw(kind: str, shape, *, like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Random numbers drawn with ``generator`` on its own device, then moved to ``like``'s device/dtype.
+
+    A seeded CPU generator then gives the same draws whether the data live on the CPU or a GPU.
+    """
+    dev = generator.device if generator is not None else like.device
+    fn = torch.rand if kind == "uniform" else torch.randn
+    return fn(tuple(shape), generator=generator, dtype=like.dtype, device=dev).to(like.device)
+
+
 def _check_result(delta: torch.Tensor, what: str) -> torch.Tensor:
     if not torch.isfinite(delta).all():
         raise FloatingPointError(
@@ -112,7 +122,7 @@ def pgd_linf(
     _check_clamp(clamp)
     x, y = _prepare(model, x, y)
     if random_start:
-        delta = (torch.rand(x.shape, generator=generator, dtype=x.dtype, device=x.device) * 2 - 1) * eps
+        delta = (_draw("uniform", x.shape, like=x, generator=generator) * 2 - 1) * eps
     else:
         delta = torch.zeros_like(x)
     delta = _clamp_to_range(x, delta, clamp)
@@ -153,8 +163,8 @@ def pgd_l2(
     _check_clamp(clamp)
     x, y = _prepare(model, x, y)
     if random_start:
-        d = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
-        r = torch.rand((x.shape[0],), generator=generator, dtype=x.dtype, device=x.device)
+        d = _draw("normal", x.shape, like=x, generator=generator)
+        r = _draw("uniform", (x.shape[0],), like=x, generator=generator)
         delta = _l2_normalise(d) * (eps * r).reshape(-1, *([1] * (x.dim() - 1)))
     else:
         delta = torch.zeros_like(x)
@@ -170,7 +180,7 @@ def random_direction(x: torch.Tensor, *, norm: float = 1.0, generator: torch.Gen
     """A random perturbation with L2 norm ``norm`` per example (a baseline for the attacks)."""
     x = check_inputs(x)
     check_positive("norm", norm, allow_zero=True)
-    d = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+    d = _draw("normal", x.shape, like=x, generator=generator)
     return _l2_normalise(d) * norm
 
 

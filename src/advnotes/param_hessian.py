@@ -156,7 +156,7 @@ def attack_delta(model: nn.Module, x, y, *, step_size: float, steps: int) -> tor
     """The plain gradient-ascent perturbation ``delta_m`` (shape of ``x``), computed with ``torch.func``.
 
     Same recurrence as :func:`advnotes.attacks.gradient_ascent` (chapter 2,
-    ``eq-attack-recurrence``): ``delta_0 = 0``, ``delta_{t+1} = delta_t + alpha grad_x L(x + delta_t)``
+    ``eq-ch2-attack``): ``delta_0 = 0``, ``delta_{t+1} = delta_t + alpha grad_x L(x + delta_t)``
     with the per-example loss. Written with ``torch.func.grad`` so that
     :func:`jeff_mvp` can differentiate it with respect to the parameters.
     """

@@ -1,0 +1,112 @@
+"""Markdown tables of the benchmarks for the book's Benchmarks appendix (``book/appendix_benchmarks.ipynb``).
+
+The benchmark scripts print tables for a terminal; these functions format the same
+rows for the book, where every wall time is written ``⏱ 12.3 ms`` and every speed
+ratio ``speed-up ×123``: the two forms ``tests/nbval_sanitize.cfg`` masks, so that
+re-executing the page changes no stored byte when only the machine's speed differs.
+Everything else in a table (sizes, product counts, errors) is deterministic on a
+given machine.
+"""
+
+from __future__ import annotations
+
+import math
+
+__all__ = ["chapters_table", "costs_table", "fmt_ratio", "fmt_time", "input_hessian_table", "lanczos_table"]
+
+
+def fmt_time(seconds: float) -> str:
+    """A wall time as ``⏱ 12.3 ms`` (µs, ms or s, three significant digits)."""
+    seconds = float(seconds)
+    if not (math.isfinite(seconds) and seconds >= 0):
+        raise ValueError(f"a wall time must be a finite non-negative number of seconds, got {seconds!r}")
+    if seconds >= 1:
+        return f"⏱ {seconds:.2f} s"
+    if seconds >= 1e-3:
+        return f"⏱ {seconds * 1e3:.3g} ms"
+    return f"⏱ {seconds * 1e6:.3g} µs"
+
+
+def fmt_ratio(ratio: float) -> str:
+    """A ratio of two wall times as ``speed-up ×123`` (``×1.5`` below 10)."""
+    ratio = float(ratio)
+    if not (math.isfinite(ratio) and ratio > 0):
+        raise ValueError(f"a speed ratio must be a finite positive number, got {ratio!r}")
+    return f"speed-up ×{ratio:,.0f}" if ratio >= 10 else f"speed-up ×{ratio:.2g}"
+
+
+def _bound(err: float) -> str:
+    """A relative error as a power-of-ten bound (``< 1e-14``), or ``0``."""
+    err = abs(float(err))
+    return "0" if err == 0 else f"< 1e{math.ceil(math.log10(err)):+03d}"
+
+
+def input_hessian_table(rows: list[dict]) -> str:
+    """Rows of ``bench_input_hessian.run_size``: per-sample times of both routes, their ratio, the eigenvalue error."""
+    lines = [
+        "| n | dense Hessian + `eigh` | $C\\times C$ (`input_hessian_eig`) | ratio | max rel. eigenvalue error |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['n']} | {fmt_time(r['dense_s_per_sample'])} | {fmt_time(r['cxc_s_per_sample'])} "
+            f"| {fmt_ratio(r['speedup'])} | {_bound(r['max_rel_eig_err'])} |"
+        )
+    return "\n".join(lines)
+
+
+def lanczos_table(rows: list[dict]) -> str:
+    """Rows of ``bench_param_hessian.bench_operator``: products to reach lambda_1 to 1e-3, both methods."""
+    lines = [
+        "| model | operator | $\\lambda_1$ | Lanczos/Arnoldi: products (loosest tol) | its error "
+        "| at tol=1e-3 | power iteration: products to 1e-3 | own stopping rule: products (its error) "
+        "| ratio of products |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['model']} | {r['operator']} | {r['lambda_1']:.3f} | {r['krylov_products']} ({r['krylov_tol']:g}) "
+            f"| {_bound(r['krylov_rel_error'])} | {r['krylov_default_products']} | {r['power_products']} "
+            f"| {r['power_rule_products']} ({r['power_rule_rel_error']:.0e}) | {r['product_ratio']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def costs_table(costs: dict) -> str:
+    """``bench_param_hessian.bench_costs``: the wall time of one product of each kind, against one gradient."""
+    g = costs["gradient_ms"] / 1e3
+    items = [
+        ("gradient of the clean loss", g),
+        ("Hessian-vector product (forward over reverse)", costs["hvp_ms"] / 1e3),
+        ("adversarial training gradient $G$ (5 attack steps)", costs["adv_gradient_ms"] / 1e3),
+        ("$J_{\\text{eff}}$-vector product (through the attack)", costs["jeff_mvp_ms"] / 1e3),
+    ]
+    # The ratio is a speed ratio (masked in the book's test): how much faster one gradient is than the product.
+    lines = ["| one product | wall time | one gradient is faster by |", "|---|---:|---:|"]
+    for name, t in items:
+        lines.append(f"| {name} | {fmt_time(t)} | {fmt_ratio(t / g) if t != g else '—'} |")
+    return "\n".join(lines)
+
+
+def chapters_table(payload: dict) -> str:
+    """The table of ``bench_chapters.py``'s JSON, with the wall times in the masked form."""
+    budget = payload["budget_s"]
+    lines = [f"| notebook | wall time (quick profile, CPU) | within the {budget:.0f} s budget |", "|---|---:|:---:|"]
+    for r in payload["rows"]:
+        lines.append(f"| `{r['notebook']}` | {fmt_time(r['seconds'])} | {'yes' if r['seconds'] <= budget else 'no'} |")
+    lines.append(f"| total | {fmt_time(payload['total_s'])} | |")
+    return "\n".join(lines)
+
+
+def committed_costs(payload: dict) -> dict[str, dict]:
+    """The per-scale cost dicts of ``results/param_hessian.json`` (``costs_by_scale``, or ``costs`` itself).
+
+    ``costs`` is one ``bench_costs`` dict, or (in older results) a dict of them keyed by scale.
+    """
+    by_scale = payload.get("costs_by_scale")
+    if isinstance(by_scale, dict) and by_scale:
+        return by_scale
+    costs = payload["costs"]
+    if all(isinstance(v, dict) for v in costs.values()):
+        return costs
+    return {payload.get("setting", "chapter setting"): costs}
