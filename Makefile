@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CHAPTERS := $(sort $(wildcard book/*.ipynb))
-# One BLAS thread per process: the two nbval workers share the two cores.
+# One BLAS thread per process: the two pytest workers share the two cores.
 NBVAL_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 ADVNOTES_PROFILE=quick
 
 .PHONY: all venv book test unit nbval build-strict execute lint bench clean
@@ -30,7 +30,7 @@ book: $(STAMP)
 test: unit nbval lint build-strict
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest tests -q -p no:cacheprovider
+	$(NBVAL_ENV) $(BIN)/python -m pytest tests -q -p no:cacheprovider -n 2
 
 nbval: $(STAMP)
 	$(NBVAL_ENV) $(BIN)/python -m pytest --nbval $(CHAPTERS) -q -p no:cacheprovider \

@@ -1,0 +1,402 @@
+"""Per-sample influence in adversarial training (chapter 3, Result 2).
+
+Each function maps a batch ``x`` (B, *input_shape) with labels ``y`` (B,) to one
+number per example, computed for the whole batch at once with ``torch.func``
+(``vmap`` over ``grad``/``jvp`` of a ``functional_call`` on the parameters), never with
+a Python loop over examples:
+
+- :func:`confidence`: ``p_y``                                   (chapter 3, ``eq-ch3-trace``)
+- :func:`input_grad_norm`: ``|g| = |grad_x L|``                 (chapter 3, ``eq-ch3-residual``)
+- :func:`lambda_max`: top eigenvalue of the input Hessian       (chapter 1, ``eq-input-hessian``)
+- :func:`param_grad_norm`: ``|grad_theta L(x + delta)|``        (chapter 3, ``eq-ch3-first-order``)
+- :func:`adversarial_term_norm`: ``|grad_theta L(x+delta) - grad_theta L(x)|``  (``eq-ch3-first-order``)
+- :func:`linearised_term_norm`: ``|(d^2 L / d theta d x) delta|``, its first-order part
+
+plus the statistics the chapter's experiments need: group log-ratios, rank
+correlations, top-k shares and exponential / linear / power growth-law fits with
+R^2. (The real attack's iterates come from :func:`advnotes.theory.gradient_ascent_path`,
+the linearised perturbation from :func:`advnotes.theory.perturbation_closed_form`.)
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call, grad, jvp, vmap
+
+from .curvature import input_hessian_eig
+from .validation import check_dtype_match, check_inputs, check_labels, check_logits, check_positive
+
+__all__ = [
+    "GrowthFit",
+    "SampleStats",
+    "adversarial_term_norm",
+    "confidence",
+    "fit_growth",
+    "group_log_ratio",
+    "input_grad_norm",
+    "lambda_max",
+    "linearised_term_norm",
+    "param_grad_norm",
+    "per_sample_param_grads",
+    "rank_correlation",
+    "sample_stats",
+    "top_share",
+]
+
+
+# ----------------------------------------------------------------------------- plumbing
+def _prepare(model: nn.Module, x, y) -> tuple[torch.Tensor, torch.Tensor]:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
+    x = check_inputs(x)
+    check_dtype_match(model, x)
+    with torch.no_grad():
+        z = model(x)
+    C = check_logits(z, x.shape[0])
+    y = check_labels(y, batch=x.shape[0], num_classes=C)
+    return x, y
+
+
+def _check_delta(delta, x: torch.Tensor) -> torch.Tensor:
+    if not isinstance(delta, torch.Tensor):
+        raise TypeError(f"delta must be a torch.Tensor shaped like x, got {type(delta).__name__}.")
+    if delta.shape != x.shape:
+        raise ValueError(f"delta must have the shape of x, {tuple(x.shape)}, got {tuple(delta.shape)}.")
+    if delta.dtype != x.dtype or delta.device != x.device:
+        raise TypeError(f"delta must share x's dtype and device ({x.dtype}, {x.device}); got {delta.dtype}.")
+    return check_inputs(delta, name="delta")
+
+
+def _check_chunk(chunk_size) -> None:
+    if chunk_size is not None:
+        check_positive("chunk_size", chunk_size, integer=True)
+
+
+def _functional(model: nn.Module):
+    """Detached parameters, buffers and the single-example loss ``(params, x_i, y_i) -> L``."""
+    params = {k: v.detach() for k, v in model.named_parameters() if v.requires_grad}
+    if not params:
+        raise ValueError("the model has no trainable parameters (requires_grad=True), so no parameter gradient.")
+    buffers = {k: v.detach() for k, v in model.named_buffers()}
+
+    def loss(p, xi, yi):
+        z = functional_call(model, (p, buffers), (xi.unsqueeze(0),))
+        return F.cross_entropy(z, yi.unsqueeze(0))
+
+    return params, loss
+
+
+def _flat(tree: dict[str, torch.Tensor], batch: int) -> torch.Tensor:
+    return torch.cat([t.reshape(batch, -1) for t in tree.values()], dim=1)
+
+
+def _chunks(n: int, chunk_size: int | None):
+    step = n if chunk_size is None else chunk_size
+    for start in range(0, n, step):
+        yield slice(start, min(start + step, n))
+
+
+# ----------------------------------------------------------------------------- per-sample quantities
+def confidence(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Confidence ``p_y = softmax(f(x))_y`` of each example, shape (B,) (chapter 3, ``eq-ch3-trace``)."""
+    x, y = _prepare(model, x, y)
+    with torch.no_grad():
+        p = torch.softmax(model(x), dim=-1)
+    return p.gather(1, y.unsqueeze(1)).squeeze(1)
+
+
+def input_grad_norm(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``|grad_x L(x, y)|`` of each example's own loss, shape (B,), by ``vmap(grad)``.
+
+    On a linear region this is ``|W^T (p - e_y)|`` (chapter 3, ``eq-ch3-residual``).
+    """
+    x, y = _prepare(model, x, y)
+    params, loss = _functional(model)
+    gx = vmap(grad(loss, argnums=1), in_dims=(None, 0, 0))(params, x, y)
+    return gx.reshape(x.shape[0], -1).norm(dim=1)
+
+
+def lambda_max(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Top eigenvalue of the input Hessian ``H = W^T A W`` of each example, shape (B,).
+
+    From :func:`advnotes.curvature.input_hessian_eig` (a C x C problem per example).
+    """
+    x, y = _prepare(model, x, y)
+    return input_hessian_eig(model, x, y)[0][:, 0]
+
+
+def per_sample_param_grads(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, delta: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Flattened per-example parameter gradients ``grad_theta L(x_i + delta_i, y_i)``, shape (B, P).
+
+    ``P`` is the number of trainable scalars, in ``model.named_parameters()`` order.
+    Memory is O(B P): for norms of large batches use :func:`param_grad_norm`.
+    """
+    x, y = _prepare(model, x, y)
+    if delta is not None:
+        x = x + _check_delta(delta, x)
+    params, loss = _functional(model)
+    return _flat(vmap(grad(loss), in_dims=(None, 0, 0))(params, x, y), x.shape[0])
+
+
+def param_grad_norm(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    delta: torch.Tensor | None = None,
+    chunk_size: int | None = 256,
+) -> torch.Tensor:
+    """``|grad_theta L(x + delta, y)|`` of each example, shape (B,): its pull on the parameter update.
+
+    ``delta=None`` means the clean input. ``chunk_size`` bounds memory to
+    O(chunk_size * P) (None: the whole batch at once).
+    """
+    x, y = _prepare(model, x, y)
+    if delta is not None:
+        x = x + _check_delta(delta, x)
+    _check_chunk(chunk_size)
+    params, loss = _functional(model)
+    per = vmap(grad(loss), in_dims=(None, 0, 0))
+    out = [_flat(per(params, x[s], y[s]), x[s].shape[0]).norm(dim=1) for s in _chunks(x.shape[0], chunk_size)]
+    return torch.cat(out)
+
+
+def adversarial_term_norm(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    delta: torch.Tensor,
+    *,
+    chunk_size: int | None = 256,
+) -> torch.Tensor:
+    """``|grad_theta L(x + delta) - grad_theta L(x)|`` of each example for any ``delta``.
+
+    The extra pull that the perturbation adds to an example's parameter gradient
+    (chapter 3, ``eq-ch3-first-order``). ``delta`` has the shape of ``x`` -> result (B,),
+    or a leading axis of M perturbations, (M, *x.shape) -> result (M, B), for which
+    the clean gradients are computed once.
+    """
+    x, y = _prepare(model, x, y)
+    if not isinstance(delta, torch.Tensor):
+        raise TypeError(f"delta must be a torch.Tensor shaped like x, got {type(delta).__name__}.")
+    single = delta.dim() == x.dim()
+    deltas = delta.unsqueeze(0) if single else delta
+    if deltas.dim() != x.dim() + 1 or deltas.shape[0] == 0:
+        raise ValueError(f"delta must have shape {tuple(x.shape)} or (M, *{tuple(x.shape)}), got {tuple(delta.shape)}.")
+    deltas = torch.stack([_check_delta(d, x) for d in deltas])
+    _check_chunk(chunk_size)
+    params, loss = _functional(model)
+    per = vmap(grad(loss), in_dims=(None, 0, 0))
+    out = []
+    for s in _chunks(x.shape[0], chunk_size):
+        b = x[s].shape[0]
+        clean = _flat(per(params, x[s], y[s]), b)
+        out.append(torch.stack([(_flat(per(params, x[s] + d[s], y[s]), b) - clean).norm(dim=1) for d in deltas]))
+    out = torch.cat(out, dim=1)
+    return out[0] if single else out
+
+
+def linearised_term_norm(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    delta: torch.Tensor,
+    *,
+    include_clean: bool = False,
+    chunk_size: int | None = 256,
+) -> torch.Tensor:
+    """``|(d^2 L / d theta d x) delta|`` of each example, shape (B,): the first-order adversarial term.
+
+    The directional derivative of ``x -> grad_theta L(x)`` along ``delta`` (a ``jvp`` of a
+    ``grad``), exact on the linear region of ``x`` (ReLU derivative 0 at the kink).
+    Linear in ``delta`` (chapter 3, ``eq-ch3-first-order``). ``include_clean=True``
+    returns instead ``|grad_theta L(x) + (d^2 L / d theta d x) delta|``, the linearised
+    parameter gradient on ``x + delta``.
+    """
+    x, y = _prepare(model, x, y)
+    delta = _check_delta(delta, x)
+    _check_chunk(chunk_size)
+    params, loss = _functional(model)
+    g_theta = grad(loss)
+
+    def one(xi, di, yi):
+        return jvp(lambda u: g_theta(params, u, yi), (xi,), (di,))[1]
+
+    def one_with_clean(xi, di, yi):
+        g, t = jvp(lambda u: g_theta(params, u, yi), (xi,), (di,))
+        return {k: g[k] + t[k] for k in g}
+
+    per = vmap(one_with_clean if include_clean else one)
+    out = [_flat(per(x[s], delta[s], y[s]), x[s].shape[0]).norm(dim=1) for s in _chunks(x.shape[0], chunk_size)]
+    return torch.cat(out)
+
+
+@dataclass(frozen=True)
+class SampleStats:
+    """Per-example confidence ``p_y``, ``|g|``, ``lambda_max(H)`` and ``|grad_theta L|``, each (B,)."""
+
+    confidence: torch.Tensor
+    grad_norm: torch.Tensor
+    lambda_max: torch.Tensor
+    param_grad_norm: torch.Tensor
+
+    def as_dict(self) -> dict[str, torch.Tensor]:
+        return {
+            "confidence": self.confidence,
+            "grad_norm": self.grad_norm,
+            "lambda_max": self.lambda_max,
+            "param_grad_norm": self.param_grad_norm,
+        }
+
+
+def sample_stats(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> SampleStats:
+    """All clean per-example quantities of chapter 3 at once (see :class:`SampleStats`)."""
+    return SampleStats(
+        confidence=confidence(model, x, y),
+        grad_norm=input_grad_norm(model, x, y),
+        lambda_max=lambda_max(model, x, y),
+        param_grad_norm=param_grad_norm(model, x, y),
+    )
+
+
+# ----------------------------------------------------------------------------- statistics
+def _as_1d(name: str, v) -> np.ndarray:
+    a = v.detach().cpu().double().numpy() if isinstance(v, torch.Tensor) else np.asarray(v, dtype=np.float64)
+    if a.ndim != 1 or a.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-d array, got shape {a.shape}.")
+    if not np.isfinite(a).all():
+        raise ValueError(f"{name} has non-finite values (NaN or inf).")
+    return a
+
+
+def rank_correlation(a, b) -> float:
+    """Spearman rank correlation of two 1-d arrays of equal length (ties get average ranks)."""
+    from scipy.stats import spearmanr
+
+    a, b = _as_1d("a", a), _as_1d("b", b)
+    if a.shape != b.shape or a.size < 3:
+        raise ValueError(f"need two arrays of one length >= 3, got {a.size} and {b.size}.")
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        raise ValueError("a constant array has no rank correlation.")
+    return float(spearmanr(a, b).statistic)
+
+
+def group_log_ratio(values, group_a, group_b) -> torch.Tensor:
+    """``mean_{i in a} log v_i - mean_{j in b} log v_j`` along the last axis: (..., B) -> (...).
+
+    The log of the ratio of the two groups' geometric means; ``group_a``/``group_b``
+    are boolean masks (B,). Values must be positive (a zero would give -inf).
+    """
+    if not isinstance(values, torch.Tensor):
+        values = torch.as_tensor(values, dtype=torch.float64)
+    masks = []
+    for name, g in (("group_a", group_a), ("group_b", group_b)):
+        g = torch.as_tensor(g)
+        if g.dtype != torch.bool or g.shape != values.shape[-1:]:
+            raise ValueError(
+                f"{name} must be a boolean mask of shape ({values.shape[-1]},), got {g.dtype} {tuple(g.shape)}."
+            )
+        if not g.any():
+            raise ValueError(f"{name} is empty.")
+        masks.append(g.to(values.device))
+    if not torch.isfinite(values).all() or (values <= 0).any():
+        raise ValueError("values must be finite and > 0 to take logs; drop m = 0 (no perturbation) first.")
+    logs = values.log()
+    return logs[..., masks[0]].mean(-1) - logs[..., masks[1]].mean(-1)
+
+
+def top_share(weights, frac: float) -> float:
+    """Share of ``sum(weights)`` carried by the largest ``ceil(frac * B)`` of the non-negative ``weights``."""
+    w = _as_1d("weights", weights)
+    if not isinstance(frac, (int, float)) or not 0 < frac <= 1:
+        raise ValueError(f"frac must lie in (0, 1], got {frac!r}.")
+    if (w < 0).any() or w.sum() == 0:
+        raise ValueError("weights must be non-negative with a positive sum.")
+    k = max(1, math.ceil(frac * w.size))
+    return float(np.sort(w)[::-1][:k].sum() / w.sum())
+
+
+@dataclass(frozen=True)
+class GrowthFit:
+    """Least-squares fits of a growth curve ``r(m)``; every R^2 is measured on ``r`` itself.
+
+    - exponential: ``r = a e^{k m}``   (``exp_rate`` = k per step, ``exp_r2``)
+    - linear:      ``r = a + b m``     (``lin_slope`` = b, ``lin_r2``)
+    - power:       ``r = a m^q``       (``power`` = q, ``power_r2``; needs m > 0)
+    """
+
+    exp_rate: float
+    exp_r2: float
+    lin_slope: float
+    lin_r2: float
+    power: float
+    power_r2: float
+
+    @property
+    def best(self) -> str:
+        """The law with the highest R^2: ``'exponential'``, ``'linear'`` or ``'power'``."""
+        r2 = {"exponential": self.exp_r2, "linear": self.lin_r2, "power": self.power_r2}
+        return max(r2, key=r2.get)
+
+    def __str__(self) -> str:
+        return (
+            f"exponential: rate {self.exp_rate:.3g}/step, R² {self.exp_r2:.4f} | "
+            f"linear: slope {self.lin_slope:.3g}/step, R² {self.lin_r2:.4f} | "
+            f"power: exponent {self.power:.2f}, R² {self.power_r2:.4f} -> best: {self.best}"
+        )
+
+
+def _r2(r: np.ndarray, pred: np.ndarray) -> float:
+    ss_tot = float(((r - r.mean()) ** 2).sum())
+    return 1.0 - float(((r - pred) ** 2).sum()) / ss_tot
+
+
+def fit_growth(m, r) -> GrowthFit:
+    """Fit exponential, linear and power laws to a positive growth curve ``r(m)`` (chapter 3).
+
+    ``m``: step counts (> 0, at least 3 distinct); ``r``: positive values (not all equal).
+    The exponential and power laws are fitted by nonlinear least squares on ``r``
+    (started from the log-linear fit), so all three R^2 are comparable.
+    """
+    from scipy.optimize import curve_fit
+
+    m, r = _as_1d("m", m), _as_1d("r", r)
+    if m.shape != r.shape or np.unique(m).size < 3:
+        raise ValueError(f"need m and r of one length with >= 3 distinct m, got {m.size} and {r.size}.")
+    if (m <= 0).any() or (r <= 0).any():
+        raise ValueError("m and r must be positive (a ratio of influences at m >= 1 steps).")
+    if np.ptp(r) == 0:
+        raise ValueError("r is constant: no growth law to fit.")
+    lin = np.polyfit(m, r, 1)
+    fits = {}
+    for name, fn, x in (
+        ("exp", lambda t, la, k: np.exp(la + k * t), m),
+        ("pow", lambda t, la, q: np.exp(la + q * np.log(t)), np.log(m)),
+    ):
+        k0, la0 = np.polyfit(x, np.log(r), 1)
+        try:
+            with warnings.catch_warnings(), np.errstate(over="ignore", invalid="ignore"):
+                warnings.simplefilter("ignore")  # OptimizeWarning on a singular covariance, overflow in trials
+                (la, k), _ = curve_fit(fn, m, r, p0=(la0, k0), maxfev=20000)
+        except RuntimeError:  # no convergence: keep the log-linear fit
+            la, k = la0, k0
+        if not (np.isfinite(la) and np.isfinite(k)):
+            la, k = la0, k0
+        fits[name] = (k, _r2(r, fn(m, la, k)))
+    return GrowthFit(
+        exp_rate=float(fits["exp"][0]),
+        exp_r2=fits["exp"][1],
+        lin_slope=float(lin[0]),
+        lin_r2=_r2(r, np.polyval(lin, m)),
+        power=float(fits["pow"][0]),
+        power_r2=fits["pow"][1],
+    )

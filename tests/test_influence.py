@@ -1,0 +1,321 @@
+"""advnotes.influence: every per-sample quantity against a plain per-example loop, plus bad input."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from advnotes import influence as inf
+
+B = 8  # a small batch: the oracles below loop over it one example at a time
+
+
+@pytest.fixture(scope="module")
+def batch(digits64, trained_mlp):
+    # mix the least confident test inputs with typical ones, so both regimes are covered
+    x, y = digits64.x_test, digits64.y_test
+    with torch.no_grad():
+        py = torch.softmax(trained_mlp(x), 1).gather(1, y[:, None]).squeeze(1)
+    idx = torch.cat([torch.argsort(py)[: B // 2], torch.arange(B // 2)])
+    return x[idx], y[idx]
+
+
+def _loss_one(model, xi, yi):
+    return F.cross_entropy(model(xi[None]), yi[None])
+
+
+def _param_grad_loop(model, x, y):
+    params = [p for p in model.parameters() if p.requires_grad]
+    rows = []
+    for i in range(x.shape[0]):
+        gs = torch.autograd.grad(_loss_one(model, x[i], y[i]), params)
+        rows.append(torch.cat([g.reshape(-1) for g in gs]))
+    return torch.stack(rows)
+
+
+def _rel(a, b):
+    return float((a - b).norm() / b.norm())
+
+
+# ----------------------------------------------------------------------------- oracles
+def test_confidence_matches_loop(trained_mlp, batch):
+    x, y = batch
+    with torch.no_grad():
+        ref = torch.stack([torch.softmax(trained_mlp(x[i : i + 1]), 1)[0, y[i]] for i in range(B)])
+    torch.testing.assert_close(inf.confidence(trained_mlp, x, y), ref, rtol=1e-12, atol=0)
+
+
+def test_input_grad_norm_matches_loop(trained_mlp, batch):
+    x, y = batch
+    ref = []
+    for i in range(B):
+        xi = x[i].clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(_loss_one(trained_mlp, xi, y[i]), xi)
+        ref.append(g.norm())
+    torch.testing.assert_close(inf.input_grad_norm(trained_mlp, x, y), torch.stack(ref), rtol=1e-10, atol=1e-300)
+
+
+def test_lambda_max_matches_dense_autograd_hessian(trained_mlp, batch):
+    x, y = batch
+    ref = []
+    for i in range(B):
+        H = torch.autograd.functional.hessian(lambda v, i=i: _loss_one(trained_mlp, v, y[i]), x[i])
+        ref.append(torch.linalg.eigvalsh(H)[-1])
+    ref = torch.stack(ref)
+    # autograd's softmax backward loses ~1e-8 relative at very confident inputs (chapter 1): compare to |H| scale
+    err = (inf.lambda_max(trained_mlp, x, y) - ref).abs() / ref.abs().clamp_min(1e-30)
+    assert float(err.max()) < 1e-6
+
+
+def test_per_sample_param_grads_match_loop(trained_mlp, batch):
+    x, y = batch
+    torch.testing.assert_close(
+        inf.per_sample_param_grads(trained_mlp, x, y), _param_grad_loop(trained_mlp, x, y), rtol=1e-10, atol=1e-14
+    )
+
+
+@pytest.mark.parametrize("chunk_size", [None, 3])
+def test_param_grad_norm_matches_loop(trained_mlp, batch, chunk_size):
+    x, y = batch
+    delta = 0.1 * torch.randn(x.shape, generator=torch.Generator().manual_seed(1), dtype=x.dtype)
+    ref = _param_grad_loop(trained_mlp, x + delta, y).norm(dim=1)
+    out = inf.param_grad_norm(trained_mlp, x, y, delta=delta, chunk_size=chunk_size)
+    torch.testing.assert_close(out, ref, rtol=1e-10, atol=1e-14)
+    clean = inf.param_grad_norm(trained_mlp, x, y, chunk_size=chunk_size)
+    torch.testing.assert_close(clean, _param_grad_loop(trained_mlp, x, y).norm(dim=1), rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("chunk_size", [None, 3])
+def test_adversarial_term_matches_loop(trained_mlp, batch, chunk_size):
+    x, y = batch
+    gen = torch.Generator().manual_seed(2)
+    deltas = 0.3 * torch.randn((3, *x.shape), generator=gen, dtype=x.dtype)
+    clean = _param_grad_loop(trained_mlp, x, y)
+    ref = torch.stack([(_param_grad_loop(trained_mlp, x + d, y) - clean).norm(dim=1) for d in deltas])
+    many = inf.adversarial_term_norm(trained_mlp, x, y, deltas, chunk_size=chunk_size)
+    assert many.shape == (3, B)
+    torch.testing.assert_close(many, ref, rtol=1e-9, atol=1e-14)
+    one = inf.adversarial_term_norm(trained_mlp, x, y, deltas[0], chunk_size=chunk_size)
+    torch.testing.assert_close(one, ref[0], rtol=1e-9, atol=1e-14)
+
+
+def test_linearised_term_matches_central_difference_loop(trained_mlp, batch):
+    """(d^2 L / d theta d x) delta against a per-example central difference of grad_theta L."""
+    x, y = batch
+    delta = torch.randn(x.shape, generator=torch.Generator().manual_seed(3), dtype=x.dtype)
+    delta = delta / delta.norm(dim=1, keepdim=True)
+    eps = 1e-5  # small enough that no gate flips at these inputs, large enough for round-off ~1e-16/eps
+    params = [p for p in trained_mlp.parameters()]
+    fd, fd_clean = [], []
+    for i in range(B):
+        gp = torch.autograd.grad(_loss_one(trained_mlp, x[i] + eps * delta[i], y[i]), params)
+        gm = torch.autograd.grad(_loss_one(trained_mlp, x[i] - eps * delta[i], y[i]), params)
+        g0 = torch.autograd.grad(_loss_one(trained_mlp, x[i], y[i]), params)
+        d = torch.cat([(a - b).reshape(-1) for a, b in zip(gp, gm)]) / (2 * eps)
+        fd.append(d.norm())
+        fd_clean.append((torch.cat([a.reshape(-1) for a in g0]) + d).norm())
+    out = inf.linearised_term_norm(trained_mlp, x, y, delta)
+    assert float(((out - torch.stack(fd)).abs() / torch.stack(fd)).max()) < 1e-5
+    out_clean = inf.linearised_term_norm(trained_mlp, x, y, delta, include_clean=True, chunk_size=3)
+    assert float(((out_clean - torch.stack(fd_clean)).abs() / torch.stack(fd_clean)).max()) < 1e-5
+
+
+def test_linearised_term_is_first_order_of_adversarial_term(trained_mlp, batch):
+    """|grad(x + t delta) - grad(x)| / t -> |(d^2 L/d theta d x) delta| as t -> 0 (error O(t))."""
+    x, y = batch
+    delta = torch.randn(x.shape, generator=torch.Generator().manual_seed(4), dtype=x.dtype)
+    lin = inf.linearised_term_norm(trained_mlp, x, y, delta)
+    errs = [_rel(inf.adversarial_term_norm(trained_mlp, x, y, t * delta) / t, lin) for t in (1e-3, 1e-4)]
+    assert errs[1] < 1e-3 and errs[1] < errs[0]
+
+
+def test_sample_stats_bundles_the_functions(trained_mlp, batch):
+    x, y = batch
+    st = inf.sample_stats(trained_mlp, x, y)
+    assert set(st.as_dict()) == {"confidence", "grad_norm", "lambda_max", "param_grad_norm"}
+    torch.testing.assert_close(st.grad_norm, inf.input_grad_norm(trained_mlp, x, y))
+    assert all(v.shape == (B,) for v in st.as_dict().values())
+
+
+# ----------------------------------------------------------------------------- statistics
+def test_group_log_ratio_matches_numpy():
+    rng = np.random.default_rng(0)
+    v = rng.uniform(0.1, 5.0, size=(4, 10))
+    a = np.zeros(10, bool)
+    a[:3] = True
+    b = ~a
+    ref = np.log(v[:, a]).mean(1) - np.log(v[:, b]).mean(1)
+    out = inf.group_log_ratio(torch.tensor(v), torch.tensor(a), torch.tensor(b))
+    np.testing.assert_allclose(out.numpy(), ref, rtol=1e-12)
+
+
+def test_rank_correlation_matches_pearson_of_ranks():
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal(50)
+    b = a + 0.5 * rng.standard_normal(50)
+    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
+    assert inf.rank_correlation(a, b) == pytest.approx(np.corrcoef(ra, rb)[0, 1], abs=1e-12)
+    assert inf.rank_correlation(torch.tensor(a), torch.tensor(-a)) == pytest.approx(-1.0)
+
+
+def test_top_share_by_hand():
+    w = np.array([5.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0])
+    assert inf.top_share(w, 0.1) == pytest.approx(0.5)
+    assert inf.top_share(w, 0.15) == pytest.approx(0.6)  # ceil(1.5) = 2 samples
+    assert inf.top_share(w, 1.0) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    ("law", "r_of_m"),
+    [
+        ("exponential", lambda m: 2.0 * np.exp(0.3 * m)),
+        ("linear", lambda m: 1.0 + 2.0 * m),
+        ("power", lambda m: 3.0 * m**1.5),
+    ],
+)
+def test_fit_growth_recovers_exact_laws(law, r_of_m):
+    m = np.arange(1, 21, dtype=float)
+    fit = inf.fit_growth(m, r_of_m(m))
+    assert fit.best == law
+    r2 = {"exponential": fit.exp_r2, "linear": fit.lin_r2, "power": fit.power_r2}[law]
+    assert r2 == pytest.approx(1.0, abs=1e-10)
+    if law == "exponential":
+        assert fit.exp_rate == pytest.approx(0.3, rel=1e-8)
+    if law == "linear":
+        assert fit.lin_slope == pytest.approx(2.0, rel=1e-10)
+    if law == "power":
+        assert fit.power == pytest.approx(1.5, rel=1e-8)
+    assert "best: " + law in str(fit)
+
+
+# ----------------------------------------------------------------------------- bad input
+PER_SAMPLE = [inf.confidence, inf.input_grad_norm, inf.lambda_max, inf.per_sample_param_grads, inf.param_grad_norm]
+
+
+@pytest.mark.parametrize("fn", PER_SAMPLE)
+def test_per_sample_bad_input(fn, trained_mlp, batch):
+    x, y = batch
+    with pytest.raises(TypeError):
+        fn("not a model", x, y)
+    with pytest.raises(TypeError):
+        fn(trained_mlp, x.numpy(), y)
+    with pytest.raises(TypeError):
+        fn(trained_mlp, x.float(), y)  # dtype differs from the float64 model
+    with pytest.raises(ValueError):
+        fn(trained_mlp, x[0], y[:1])  # no batch dimension
+    bad = x.clone()
+    bad[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="non-finite"):
+        fn(trained_mlp, bad, y)
+    with pytest.raises(ValueError):
+        fn(trained_mlp, x, y[:-1])
+    with pytest.raises(ValueError):
+        fn(trained_mlp, x, torch.full_like(y, 10))  # label out of range
+    with pytest.raises(TypeError):
+        fn(trained_mlp, x, y.double())
+
+
+@pytest.mark.parametrize("fn", [inf.adversarial_term_norm, inf.linearised_term_norm])
+def test_delta_bad_input(fn, trained_mlp, batch):
+    x, y = batch
+    with pytest.raises(TypeError):
+        fn(trained_mlp, x, y, delta=None)
+    with pytest.raises(ValueError):
+        fn(trained_mlp, x, y, torch.zeros(B, 3, dtype=x.dtype))
+    with pytest.raises(TypeError):
+        fn(trained_mlp, x, y, torch.zeros_like(x).float())
+    nan = torch.zeros_like(x)
+    nan[1, 1] = float("inf")
+    with pytest.raises(ValueError, match="non-finite"):
+        fn(trained_mlp, x, y, nan)
+    with pytest.raises(ValueError, match="chunk_size"):
+        fn(trained_mlp, x, y, torch.zeros_like(x), chunk_size=0)
+
+
+def test_param_grad_norm_bad_delta_and_chunk(trained_mlp, batch):
+    x, y = batch
+    with pytest.raises(ValueError):
+        inf.param_grad_norm(trained_mlp, x, y, delta=torch.zeros(B, 3, dtype=x.dtype))
+    with pytest.raises(ValueError, match="chunk_size"):
+        inf.param_grad_norm(trained_mlp, x, y, chunk_size=1.5)
+    with pytest.raises(ValueError):
+        inf.adversarial_term_norm(trained_mlp, x, y, torch.zeros((0, *x.shape), dtype=x.dtype))
+
+
+def test_no_trainable_parameters(trained_mlp, batch):
+    import copy
+
+    frozen = copy.deepcopy(trained_mlp).requires_grad_(False)
+    with pytest.raises(ValueError, match="trainable"):
+        inf.param_grad_norm(frozen, *batch)
+
+
+def test_statistics_bad_input():
+    with pytest.raises(ValueError):
+        inf.rank_correlation([1.0, 2.0], [2.0, 1.0])  # too short
+    with pytest.raises(ValueError):
+        inf.rank_correlation([1.0, 1.0, 1.0], [1.0, 2.0, 3.0])  # constant
+    with pytest.raises(ValueError):
+        inf.rank_correlation([1.0, float("nan"), 3.0], [1.0, 2.0, 3.0])
+    with pytest.raises(ValueError):
+        inf.top_share([1.0, 2.0], 0.0)
+    with pytest.raises(ValueError):
+        inf.top_share([1.0, -2.0], 0.5)
+    with pytest.raises(ValueError):
+        inf.top_share([0.0, 0.0], 0.5)
+    v = torch.ones(2, 4, dtype=torch.float64)
+    a = torch.tensor([True, True, False, False])
+    with pytest.raises(ValueError, match="> 0"):
+        inf.group_log_ratio(torch.zeros(2, 4, dtype=torch.float64), a, ~a)
+    with pytest.raises(ValueError, match="boolean"):
+        inf.group_log_ratio(v, a.long(), ~a)
+    with pytest.raises(ValueError, match="empty"):
+        inf.group_log_ratio(v, torch.zeros(4, dtype=torch.bool), a)
+    m = np.arange(1.0, 6.0)
+    with pytest.raises(ValueError):
+        inf.fit_growth(m, -m)  # not positive
+    with pytest.raises(ValueError):
+        inf.fit_growth(np.array([1.0, 1.0, 2.0]), np.array([1.0, 2.0, 3.0]))  # < 3 distinct m
+    with pytest.raises(ValueError):
+        inf.fit_growth(m, np.ones(5))  # constant
+    with pytest.raises(ValueError):
+        inf.fit_growth(m, np.ones(4))  # length mismatch
+    assert math.isfinite(inf.fit_growth(m, np.exp(m)).exp_rate)
+
+
+# ----------------------------------------------------------------------------- chapter 3's claims can fail
+def test_ch3_checks_can_fail():
+    from advnotes.claims import HOLDS, NOT_REPRODUCED, REGIME, ch3
+
+    assert ch3.confidence_drives_curvature(rho_grad=-0.99, rho_lambda=-0.95).outcome == HOLDS
+    assert ch3.confidence_drives_curvature(rho_grad=-0.99, rho_lambda=-0.5).outcome == NOT_REPRODUCED
+    assert ch3.adversarial_term_tracks_confidence(rho_term=-0.9, steps=5, step_size=0.1).outcome == HOLDS
+    assert ch3.adversarial_term_tracks_confidence(rho_term=0.2, steps=5, step_size=0.1).outcome == NOT_REPRODUCED
+    kw = dict(lin_r2=0.5, rate=0.1, predicted_rate=0.1, asymptotic_rate=0.11)
+    assert ch3.linearised_ratio_exponential(exp_r2=0.999, best_law="exponential", **kw).outcome == HOLDS
+    assert ch3.linearised_ratio_exponential(exp_r2=0.999, best_law="power", **kw).outcome == NOT_REPRODUCED
+    assert ch3.linearised_ratio_exponential(exp_r2=0.9, best_law="exponential", **kw).outcome == NOT_REPRODUCED
+    kw["rate"] = 0.08  # 20% off the prediction
+    assert ch3.linearised_ratio_exponential(exp_r2=0.999, best_law="exponential", **kw).outcome == NOT_REPRODUCED
+    assert ch3.real_attack_regime(s_track=0.3, s_fail=1.5, s_min=0.08).outcome == REGIME
+    assert ch3.real_attack_regime(s_track=0.3, s_fail=None, s_min=0.08).outcome == HOLDS
+    assert ch3.real_attack_regime(s_track=0.0, s_fail=0.14, s_min=0.07).outcome == NOT_REPRODUCED
+    kw = dict(best_r2=0.99, exponent_unconfident=0.6, exponent_confident=1.0)
+    assert ch3.real_growth_beyond(ratio_exponent=-0.4, best_law="power", **kw).outcome == NOT_REPRODUCED
+    assert ch3.real_growth_beyond(ratio_exponent=2.0, best_law="exponential", **kw).outcome == HOLDS
+    assert ch3.training_dominated(overlap=0.9, share=0.7, checkpoint=300, steps=5).outcome == HOLDS
+    assert ch3.training_dominated(overlap=0.2, share=0.7, checkpoint=300, steps=5).outcome == NOT_REPRODUCED
+    steps = [0, 1, 3, 10]
+    rising = {25: [0.2, 0.3, 0.4, 0.5], 100: [0.6, 0.65, 0.7, 0.8]}
+    assert ch3.concentration_grows_with_attack(steps=steps, shares=rising).outcome == HOLDS
+    partly = {**rising, 300: [0.6, 0.7, 0.8, 0.5]}
+    claim = ch3.concentration_grows_with_attack(steps=steps, shares=partly)
+    assert claim.outcome == REGIME and "m <= 3" in claim.regime
+    falling = {"25": [0.5, 0.3, 0.2, 0.1]}  # evidence files store checkpoints as strings
+    assert ch3.concentration_grows_with_attack(steps=steps, shares=falling).outcome == NOT_REPRODUCED
+    with pytest.raises(ValueError):
+        ch3.concentration_grows_with_attack(steps=steps, shares={25: [0.1, 0.2]})
