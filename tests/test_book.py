@@ -53,7 +53,9 @@ def test_chapter_has_title_and_setup_cell(path):
     assert cs[0]["cell_type"] == "markdown" and source(cs[0]).startswith("# "), "first cell must hold the # Title"
     code = [c for c in cs if c["cell_type"] == "code"]
     first = code[0]
-    assert source(first).splitlines()[: len(SETUP_HEAD)] == SETUP_HEAD, "the setup cell must start with the shared Colab guard"
+    assert source(first).splitlines()[: len(SETUP_HEAD)] == SETUP_HEAD, (
+        "the setup cell must start with the shared Colab guard"
+    )
     assert "hide-input" in first.get("metadata", {}).get("tags", [])
     assert "config.setup(" in source(first)
 

@@ -87,3 +87,14 @@ def setup(seed: int = 0, *, device: str | None = None, threads: int | None = Non
             raise ValueError(f"threads must be a positive integer, got {threads!r}.")
         torch.set_num_threads(threads)
     return Setup(profile=profile, device=dev, seed=int(seed))
+
+
+def synchronize(device: torch.device | str | None = None) -> None:
+    """Wait until queued GPU work on ``device`` has finished (a no-op on the CPU).
+
+    CUDA kernels run asynchronously, so a timer read right after a call measures
+    only the launch; the chapters' timing helpers call this before reading the clock.
+    """
+    dev = torch.device(device) if device is not None else get_device()
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)

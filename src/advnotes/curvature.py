@@ -5,7 +5,7 @@ On the linear region of ``x`` the logits are ``z = W x + b`` (see
 
 - the input gradient is ``g = W^T (p - e_y)``                      (chapter 1, ``eq-input-hessian``)
 - the input Hessian is ``H = W^T A W`` with ``A = diag(p) - p p^T``  (chapter 1, ``eq-input-hessian``)
-- ``A = F F^T`` with ``F = (I - p 1^T) diag(sqrt p)``                (chapter 1, ``eq-A`` and theorem ``thm-input-hessian``)
+- ``A = F F^T`` with ``F = (I - p 1^T) diag(sqrt p)``                (chapter 1, ``eq-A``, ``thm-input-hessian``)
 
 so ``H = G^T G`` with ``G = F^T W`` (C x n): its nonzero spectrum comes from the
 C x C problem, never from the n x n matrix.

@@ -129,7 +129,7 @@ def _check_delta(delta, x: torch.Tensor) -> torch.Tensor:
     if delta.shape != x.shape:
         raise ValueError(f"delta must have the shape of x {tuple(x.shape)}, got {tuple(delta.shape)}.")
     check_finite("delta", delta)
-    return delta.detach().to(dtype=x.dtype)
+    return delta.detach().to(dtype=x.dtype, device=x.device)
 
 
 def _check_attack(step_size, steps) -> None:
@@ -342,7 +342,7 @@ def param_hessian_top_eig(
     ``tol**2 * lambda_1 / gap`` (``tol=0.03`` already gives ~1e-3 in the chapter's models).
     ``method='power'`` runs :func:`power_iteration` (``k=1`` only; the baseline).
     Returns ``eigvals`` (k,) in descending order, ``eigvecs``
-    (P, k) orthonormal in the model's dtype, and ``n_hvp``, the number of products
+    (P, k) orthonormal, both in the model's dtype and on its device, and ``n_hvp``, the number of products
     used (chapter 4, section 4.3).
     """
     from scipy.sparse.linalg import LinearOperator, eigsh
@@ -359,7 +359,7 @@ def param_hessian_top_eig(
         lam, v, n = power_iteration(
             mv, space.size, tol=tol, max_iter=max_hvp, seed=seed, dtype=space.dtype, device=space.device
         )
-        return torch.tensor([lam], dtype=space.dtype), v.reshape(-1, 1), n
+        return torch.tensor([lam], dtype=space.dtype, device=space.device), v.reshape(-1, 1), n
     if method != "lanczos":
         raise ValueError(f"method must be 'lanczos' or 'power', got {method!r}.")
     op = _Counted(mv, space)
@@ -374,7 +374,7 @@ def param_hessian_top_eig(
         maxiter=max(1, max_hvp // max(ncv - k, 1)),
     )
     order = np.argsort(vals)[::-1]
-    vals_t = torch.as_tensor(vals[order].copy(), dtype=space.dtype)
+    vals_t = torch.as_tensor(vals[order].copy(), dtype=space.dtype, device=space.device)
     vecs_t = torch.as_tensor(vecs[:, order].copy(), dtype=space.dtype, device=space.device)
     return vals_t, vecs_t, op.calls
 
@@ -401,7 +401,7 @@ def jeff_top_eig(
     part), whose eigenvalues may come in complex pairs. ``method='power'`` runs
     :func:`power_iteration` (dominant-magnitude eigenvalue, real case only).
     Returns ``eigvals`` (k,) complex128 sorted by descending real part, ``eigvecs``
-    (P, k) complex128, and the number of products used. The quantity that decides
+    (P, k) complex128 (both on the model's device), and the number of products used. The quantity that decides
     whether a training step with learning rate ``eta`` overshoots along a real
     eigen-direction is ``eta * Re mu_1`` compared with 2 (chapter 4, ``eq-ch4-jeff``).
     """
@@ -419,7 +419,7 @@ def jeff_top_eig(
             mv, space.size, tol=tol, max_iter=max_mvp, seed=seed, dtype=space.dtype, device=space.device
         )
         return (
-            torch.tensor([lam], dtype=torch.complex128),
+            torch.tensor([lam], dtype=torch.complex128, device=space.device),
             v.to(torch.complex128).reshape(-1, 1),
             n,
         )
@@ -437,7 +437,8 @@ def jeff_top_eig(
         maxiter=max(1, max_mvp // max(ncv - k, 1)),
     )
     order = np.argsort(-vals.real)
-    return torch.as_tensor(vals[order].copy()), torch.as_tensor(vecs[:, order].copy()), op.calls
+    vals_t = torch.as_tensor(vals[order].copy(), device=space.device)
+    return vals_t, torch.as_tensor(vecs[:, order].copy(), device=space.device), op.calls
 
 
 # ----------------------------------------------------------------------------- which samples carry the top direction
@@ -565,7 +566,7 @@ def oscillation_stats(log, *, skip: int = 0, direction: torch.Tensor | None = No
         if not log.updates:
             raise ValueError("direction needs the updates: train with record_updates=True.")
         U = torch.stack(log.updates[skip:]).to(torch.float64)
-        d = direction.reshape(-1).to(torch.float64, copy=True)
+        d = direction.reshape(-1).to(device=U.device, dtype=torch.float64, copy=True)
         if d.shape[0] != U.shape[1]:
             raise ValueError(f"direction has {d.shape[0]} entries, the updates have {U.shape[1]}.")
         proj = U @ d

@@ -395,7 +395,8 @@ def first_crossing(s, values, level: float) -> float:
     ``s`` increasing and positive, ``values`` positive (e.g. a binned median relative
     error). Returns ``inf`` when the curve never crosses and ``s[0]`` when it starts above.
     """
-    s, v = np.asarray(s, dtype=float), np.asarray(values, dtype=float)
+    as_np = lambda a: np.asarray(a.detach().cpu().double().numpy() if isinstance(a, torch.Tensor) else a, float)
+    s, v = as_np(s), as_np(values)
     if s.ndim != 1 or v.shape != s.shape or len(s) == 0:
         raise ValueError("s and values must be 1-D arrays of one non-zero length.")
     if (s <= 0).any() or (v <= 0).any() or not (np.diff(s) > 0).all() or not level > 0:

@@ -50,7 +50,9 @@ def unconfident_samples_dominate(*, share_clean: float, share_ascent: float, sha
     )
 
 
-def catastrophic_overfitting(*, gap_small_eps: float, gap_large_eps: float, eps_small: float, eps_large: float) -> Claim:
+def catastrophic_overfitting(
+    *, gap_small_eps: float, gap_large_eps: float, eps_small: float, eps_large: float
+) -> Claim:
     """Single-step (FGSM) training: accuracy against FGSM far above that against PGD at large eps."""
     if gap_large_eps > 0.5 and gap_small_eps < 0.5:
         outcome, regime = REGIME, f"large radius (eps = {eps_large:g}); at eps = {eps_small:g} the gap stays moderate"
