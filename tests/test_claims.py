@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from advnotes.claims import HOLDS, NOT_REPRODUCED, REGIME, Claim, Evidence, ch1, load_evidence, roundoff, verdict
+from advnotes.claims import (
+    HOLDS,
+    NOT_REPRODUCED,
+    REGIME,
+    Claim,
+    Evidence,
+    ch1,
+    load_evidence,
+    roundoff,
+    scorecard,
+    verdict,
+)
 
 
 def test_claim_validates_its_outcome():
@@ -70,3 +81,15 @@ def test_evidence_round_trip_reapplies_the_same_checks(tmp_path):
         load_evidence(tmp_path / "missing.json")
     with pytest.raises(ValueError, match="not finite"):
         Evidence(1).check(ch1.curvature_tracks_confidence, spearman_rho=float("nan"), bound_violations=0)
+
+
+def test_scorecard_lists_every_claim_with_its_outcome_and_escapes_pipes():
+    a = ch1.curvature_tracks_confidence(spearman_rho=-0.9, bound_violations=0)
+    b = ch1.curvature_tracks_confidence(spearman_rho=-0.3, bound_violations=0)
+    table = scorecard([a, b]).splitlines()
+    assert table[0] == "| ch. | claim | outcome | measured | criterion | statistic |"
+    assert len(table) == 4 and "**holds**" in table[2] and "**holds in a regime** (only a weak" in table[3]
+    assert "\\|W\\|^2" in table[2]  # the statistic's |W| must not split the row
+    assert all(row.count(" | ") == 5 for row in table[2:])
+    with pytest.raises(ValueError):
+        scorecard([])

@@ -69,7 +69,7 @@ def verdict(claims) -> str:
 
 
 def scorecard(claims) -> str:
-    """A markdown table of claims: chapter, claim, statistic, measured value, criterion, outcome."""
+    """A markdown table of claims: chapter, claim, outcome, measured value, criterion, statistic."""
     claims = list(claims)
     if not claims:
         raise ValueError("a scorecard needs at least one claim.")
@@ -77,12 +77,12 @@ def scorecard(claims) -> str:
     def cell(text: str) -> str:
         return str(text).replace("|", "\\|").replace("\n", " ")
 
-    rows = ["| ch. | claim | statistic | measured | criterion | outcome |", "| --- | --- | --- | --- | --- | --- |"]
+    rows = ["| ch. | claim | outcome | measured | criterion | statistic |", "| --- | --- | --- | --- | --- | --- |"]
     for c in claims:
         outcome = f"**{c.outcome}**" + (f" ({c.regime})" if c.regime else "")
         rows.append(
-            f"| {c.chapter} | {cell(c.statement)} | {cell(c.statistic)} | {cell(c.value)} | {cell(c.criterion)} "
-            f"| {cell(outcome)} |"
+            f"| {c.chapter} | {cell(c.statement)} | {cell(outcome)} | {cell(c.value)} | {cell(c.criterion)} "
+            f"| {cell(c.statistic)} |"
         )
     return "\n".join(rows)
 
