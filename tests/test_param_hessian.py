@@ -174,6 +174,115 @@ def test_solvers_on_matrices_with_known_spectra(gap):
     assert np.allclose(np.sort(vals)[::-1], [10.0, 10.0 * gap], rtol=1e-9)
 
 
+def _known(spectrum, seed=7):
+    """A symmetric matrix ``Q diag(spectrum) Q^T`` with a seeded random orthogonal ``Q``."""
+    n = len(spectrum)
+    Q, _ = torch.linalg.qr(torch.randn(n, n, dtype=torch.float64, generator=torch.Generator().manual_seed(seed)))
+    return (Q * torch.as_tensor(spectrum, dtype=torch.float64)) @ Q.T, Q
+
+
+class _CountingMatvec:
+    def __init__(self, A):
+        self.A, self.calls = A, 0
+
+    def __call__(self, v):
+        self.calls += 1
+        return self.A @ v
+
+
+@pytest.mark.parametrize("max_basis", [40, 6])
+def test_lanczos_recovers_a_known_spectrum(max_basis):
+    """Top 3 of a known spectrum to 1e-9, with and without thick restarts (max_basis=6 restarts many times)."""
+    spectrum = torch.cat([torch.tensor([10.0, 9.0, 8.5]), torch.linspace(4.0, -2.0, 197)])
+    A, Q = _known(spectrum)
+    mv = _CountingMatvec(A)
+    vals, vecs, n = ph.krylov_top_eig(mv, _rand(200), k=3, tol=1e-10, max_basis=max_basis)
+    assert torch.allclose(vals, torch.tensor([10.0, 9.0, 8.5], dtype=torch.float64), rtol=1e-9, atol=0)
+    assert abs(float(vecs[:, 0] @ Q[:, 0])) > 1 - 1e-9
+    assert torch.allclose(vecs.T @ vecs, torch.eye(3, dtype=torch.float64), atol=1e-9)
+    assert n == mv.calls  # every product is counted
+
+
+def test_lanczos_stops_on_an_invariant_krylov_space():
+    """Three distinct eigenvalues (5, 2, 0): span{v0, A v0, A^2 v0} is invariant, so Lanczos stops after 3 products."""
+    A, _ = _known(torch.cat([torch.tensor([5.0, 2.0]), torch.zeros(48)]))
+    mv = _CountingMatvec(A)
+    vals, _, n = ph.krylov_top_eig(mv, _rand(50), k=2, tol=1e-12)
+    assert n == mv.calls == 3
+    assert torch.allclose(vals, torch.tensor([5.0, 2.0], dtype=torch.float64), rtol=1e-12, atol=0)
+
+
+def test_lanczos_stops_early_and_beats_power_iteration_from_the_same_start():
+    """The trace: Ritz values rise monotonically to lambda_1; Lanczos is within 1e-3 in fewer products than power."""
+    A, _ = _known(torch.cat([torch.tensor([1.0, 0.95]), 0.8 * torch.linspace(0, 1, 298) ** 4 - 0.03]))
+    v0 = torch.as_tensor(ph._start_vector(300, 0))
+    vals, _, n, hist = ph.krylov_top_eig(lambda v: A @ v, v0, tol=1e-3, trace=True)
+    assert len(hist) == n and hist[-1] == pytest.approx(float(vals[0]), abs=1e-15)
+    assert all(b >= a - 1e-12 for a, b in zip(hist, hist[1:], strict=False))  # Ritz values only grow (no restart)
+    assert abs(float(vals[0]) - 1.0) < 1e-5  # residual 1e-3 -> eigenvalue error ~ 1e-6 / gap
+    _, _, _, hist_p = ph.power_iteration(lambda v: A @ v, 300, tol=1e-12, max_iter=5000, trace=True)
+    first = [next(i + 1 for i, v in enumerate(h) if abs(v - 1.0) <= 1e-3) for h in (hist, hist_p)]
+    assert first[0] <= first[1] / 2, first
+
+
+def test_arnoldi_on_a_known_nonsymmetric_spectrum():
+    """Eigenvalues 3 +- 2i, 2.5, then a real bulk, in a random non-orthogonal basis: Arnoldi finds them."""
+    n = 120
+    D = torch.zeros(n, n, dtype=torch.float64)
+    D[0, 0] = D[1, 1] = 3.0
+    D[0, 1], D[1, 0] = 2.0, -2.0
+    D[2, 2] = 2.5
+    D[3:, 3:] = torch.diag(torch.linspace(1.5, -1.0, n - 3, dtype=torch.float64))
+    D[3:, 3:] += torch.triu(torch.full((n - 3, n - 3), 0.01, dtype=torch.float64), diagonal=1)
+    S = torch.eye(n, dtype=torch.float64) + 0.1 * _rand(n * n, seed=3).reshape(n, n)
+    A = S @ D @ torch.linalg.inv(S)
+    vals, vecs, _ = ph.krylov_top_eig(lambda v: A @ v, _rand(n), k=3, tol=1e-10, symmetric=False)
+    ref = torch.tensor([3 + 2j, 3 - 2j, 2.5], dtype=torch.complex128)
+    assert torch.allclose(vals, ref, rtol=1e-9, atol=1e-9)
+    resid = A.to(torch.complex128) @ vecs - vecs * vals
+    assert float(resid.abs().max()) < 1e-8
+
+
+def test_lanczos_uses_fewer_products_than_arpack_and_matches_dense(tiny, dense):
+    model, x, y = tiny
+    _, H, _ = dense
+    top = float(torch.linalg.eigvalsh(H)[-1])
+    vals, _, n = param_hessian_top_eig(model, x, y, tol=1e-3)
+    vals_a, _, n_a = param_hessian_top_eig(model, x, y, tol=1e-3, method="arpack")
+    assert abs(float(vals[0]) - top) < 1e-5 * top and abs(float(vals_a[0]) - top) < 1e-5 * top
+    assert n <= n_a
+
+
+def test_hvp_formulations_agree(tiny):
+    """Reverse over reverse with a cached graph (the default) = forward over reverse, call after call."""
+    model, x, y = tiny
+    space = ph.ParamSpace(model)
+    rr, fr = ph._hvp_fn(space, x, y), ph._hvp_fn_forward_over_reverse(space, x, y)
+    for seed in range(3):
+        v = _rand(space.size, seed)
+        assert torch.allclose(rr(v), fr(v), rtol=1e-10, atol=1e-13)
+    assert torch.allclose(rr(2 * v), 2 * fr(v), rtol=1e-10, atol=1e-13)
+
+
+def test_krylov_bad_inputs():
+    A = torch.eye(10, dtype=torch.float64)
+    with pytest.raises(ValueError, match="zero vector"):
+        ph.krylov_top_eig(lambda v: A @ v, torch.zeros(10, dtype=torch.float64))
+    with pytest.raises(ValueError, match="smaller than the dimension"):
+        ph.krylov_top_eig(lambda v: A @ v, _rand(10), k=10)
+    with pytest.raises(ValueError, match="max_basis"):
+        ph.krylov_top_eig(lambda v: A @ v, _rand(10), k=3, max_basis=4)
+    with pytest.raises(TypeError):
+        ph.krylov_top_eig(lambda v: A @ v, [1.0] * 10)
+    with pytest.raises(FloatingPointError):
+        ph.krylov_top_eig(lambda v: v * float("nan"), _rand(10))
+    B, _ = _known(torch.linspace(1.0, 0.0, 100))
+    with pytest.raises(RuntimeError, match="did not reach"):
+        ph.krylov_top_eig(lambda v: B @ v, _rand(100), tol=1e-12, max_products=5)
+    with pytest.raises(ValueError):
+        ph.krylov_top_eig(lambda v: A @ v, _rand(10), tol=0.0)
+
+
 def test_power_iteration_reports_nonconvergence():
     A = torch.diag(torch.tensor([1.0, 0.99999, 0.5], dtype=torch.float64))
     with pytest.raises(RuntimeError, match="did not reach"):
