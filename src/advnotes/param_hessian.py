@@ -474,6 +474,33 @@ def power_iteration(
     return (lam, v, it, history) if trace else (lam, v, it)
 
 
+def _arpack(mv, space: ParamSpace, *, k, tol, ncv, v0, seed, max_products, symmetric: bool):
+    """ARPACK on a counted LinearOperator: ``eigsh`` (largest algebraic) or ``eigs`` (largest real part).
+
+    Returns ``(eigvals, eigvecs, n_products)`` on the model's device, in descending order;
+    real and in the model's dtype for symmetric operators, complex otherwise.
+    """
+    from scipy.sparse.linalg import LinearOperator, eigs, eigsh
+
+    op = _Counted(mv, space)
+    ncv = ncv if ncv is not None else min(space.size, max(2 * k + 2, 6))
+    solver, which = (eigsh, "LA") if symmetric else (eigs, "LR")
+    vals, vecs = solver(
+        LinearOperator((space.size, space.size), matvec=op, dtype=np.float64),
+        k=k,
+        which=which,
+        tol=tol,
+        ncv=ncv,
+        v0=_start(v0, space, seed),
+        maxiter=max(1, max_products // max(ncv - k, 1)),
+    )
+    order = np.argsort(-vals.real)
+    dtype = space.dtype if symmetric else None
+    vals_t = torch.as_tensor(vals[order].copy(), dtype=dtype, device=space.device)
+    vecs_t = torch.as_tensor(vecs[:, order].copy(), dtype=dtype, device=space.device)
+    return vals_t, vecs_t, op.calls
+
+
 def param_hessian_top_eig(
     model: nn.Module,
     x: torch.Tensor,
@@ -531,23 +558,7 @@ def param_hessian_top_eig(
         return vals.to(space.dtype), vecs.to(space.dtype), n
     if method != "arpack":
         raise ValueError(f"method must be 'lanczos', 'arpack' or 'power', got {method!r}.")
-    from scipy.sparse.linalg import LinearOperator, eigsh
-
-    op = _Counted(mv, space)
-    ncv = ncv if ncv is not None else min(space.size, max(2 * k + 2, 6))
-    vals, vecs = eigsh(
-        LinearOperator((space.size, space.size), matvec=op, dtype=np.float64),
-        k=k,
-        which="LA",
-        tol=tol,
-        ncv=ncv,
-        v0=_start(v0, space, seed),
-        maxiter=max(1, max_hvp // max(ncv - k, 1)),
-    )
-    order = np.argsort(vals)[::-1]
-    vals_t = torch.as_tensor(vals[order].copy(), dtype=space.dtype, device=space.device)
-    vecs_t = torch.as_tensor(vecs[:, order].copy(), dtype=space.dtype, device=space.device)
-    return vals_t, vecs_t, op.calls
+    return _arpack(mv, space, k=k, tol=tol, ncv=ncv, v0=v0, seed=seed, max_products=max_hvp, symmetric=True)
 
 
 def jeff_top_eig(
@@ -609,22 +620,7 @@ def jeff_top_eig(
         )
     if method != "arpack":
         raise ValueError(f"method must be 'arnoldi', 'arpack' or 'power', got {method!r}.")
-    from scipy.sparse.linalg import LinearOperator, eigs
-
-    op = _Counted(mv, space)
-    ncv = ncv if ncv is not None else min(space.size, max(2 * k + 2, 6))
-    vals, vecs = eigs(
-        LinearOperator((space.size, space.size), matvec=op, dtype=np.float64),
-        k=k,
-        which="LR",
-        tol=tol,
-        ncv=ncv,
-        v0=_start(v0, space, seed),
-        maxiter=max(1, max_mvp // max(ncv - k, 1)),
-    )
-    order = np.argsort(-vals.real)
-    vals_t = torch.as_tensor(vals[order].copy(), device=space.device)
-    return vals_t, torch.as_tensor(vecs[:, order].copy(), device=space.device), op.calls
+    return _arpack(mv, space, k=k, tol=tol, ncv=ncv, v0=v0, seed=seed, max_products=max_mvp, symmetric=False)
 
 
 # ----------------------------------------------------------------------------- which samples carry the top direction
