@@ -82,16 +82,21 @@ def test_lanczos_and_chapter_tables(report):
         "model": "m",
         "operator": "J_eff",
         "lambda_1": 9.5458,
-        "krylov_products": 7,
+        "krylov_products": 6,
+        "power_products": 10,
+        "product_ratio": 0.6,
+        "krylov_rule_products": 7,
         "krylov_tol": 0.1,
         "krylov_rel_error": 2.7e-6,
         "krylov_default_products": 10,
-        "power_products": 10,
+        "arpack_default_products": 10,
         "power_rule_products": 10,
         "power_rule_rel_error": 3.5e-4,
-        "product_ratio": 0.7,
     }
-    assert "| m | J_eff | 9.546 | 7 (0.1) | < 1e-05 | 10 | 10 | 10 (3e-04) | 0.70 |" in report.lanczos_table([row])
+    line = "| m | J_eff | 9.546 | 6 | 10 | 0.60 | 7 (0.1) | < 1e-05 | 10 | 10 | 10 (3e-04) |"
+    assert line in report.lanczos_table([row])
+    with pytest.raises(KeyError):
+        report.lanczos_table([{k: v for k, v in row.items() if k != "power_products"}])
     payload = {"budget_s": 90.0, "rows": [{"notebook": "a", "seconds": 12.0}, {"notebook": "b", "seconds": 95.0}]}
     payload["total_s"] = 107.0
     table = report.chapters_table(payload).splitlines()
