@@ -44,6 +44,9 @@ from advnotes.config import seed_everything
 from advnotes.curvature import input_hessian_eig
 from advnotes.models import mlp
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import report  # noqa: E402  (benchmarks/report.py: the one table formatter, shared with the book)
+
 RESULTS = Path(__file__).resolve().parent / "results"
 NUM_CLASSES = 10
 HIDDEN = (256, 256)
@@ -128,31 +131,6 @@ def run_size(n: int, samples: int, dense_repeats: int, fast_repeats: int, *, see
     }
 
 
-def fmt_time(seconds: float) -> str:
-    if seconds >= 1:
-        return f"{seconds:.2f} s"
-    if seconds >= 1e-3:
-        return f"{seconds * 1e3:.2f} ms"
-    return f"{seconds * 1e6:.0f} µs"
-
-
-def fmt_speedup(ratio: float) -> str:
-    return f"{ratio:,.0f}×" if ratio >= 10 else f"{ratio:.2g}×"
-
-
-def markdown_table(rows: list[dict]) -> str:
-    lines = [
-        "| n | dense Hessian + eigh | C×C (input_hessian_eig) | speed-up | max rel. eigenvalue error |",
-        "|---:|---:|---:|---:|---:|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['n']} | {fmt_time(r['dense_s_per_sample'])} | {fmt_time(r['cxc_s_per_sample'])} "
-            f"| {fmt_speedup(r['speedup'])} | {r['max_rel_eig_err']:.1e} |"
-        )
-    return "\n".join(lines)
-
-
 def write_json(path: Path, payload: dict) -> None:
     """Write atomically (``*.tmp`` then rename), so a killed run leaves no half-written file."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -191,7 +169,7 @@ def main(argv=None) -> int:
         rows.append(run_size(n, samples, dense_repeats, fast_repeats, seed=args.seed))
         print(f"n = {n}: done ({time.perf_counter() - start:.0f} s so far)", file=sys.stderr, flush=True)
 
-    table = markdown_table(rows)
+    table = report.input_hessian_table(rows)
     accurate = all(r["max_rel_eig_err"] <= args.rtol for r in rows)
     at_target = [r for r in rows if r["n"] == TARGET_N]
     fast_enough = at_target[0]["speedup"] >= SPEEDUP_TARGET if at_target else None
@@ -200,7 +178,7 @@ def main(argv=None) -> int:
     print(f"eigenvalues agree to {args.rtol:.0e} relative to lambda_max: {'yes' if accurate else 'NO'}")
     if at_target:
         print(
-            f"speed-up at n = {TARGET_N}: {fmt_speedup(at_target[0]['speedup'])} "
+            f"speed-up at n = {TARGET_N}: {report.fmt_ratio(at_target[0]['speedup'])} "
             f"(target {SPEEDUP_TARGET:,.0f}×: {'met' if fast_enough else 'NOT met'})"
         )
     else:
