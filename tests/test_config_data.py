@@ -63,8 +63,20 @@ def test_setup_limits_threads_in_quick_profile(monkeypatch):
         torch.set_num_threads(before)
 
 
-def test_digits_split_is_standardised_and_disjoint():
+def test_digits_come_in_pixel_units():
     s = load_digits(dtype="float64")
+    from sklearn.datasets import load_digits as raw
+
+    levels = torch.unique(torch.cat([s.x_train, s.x_test]) * 16)
+    assert float(levels.min()) == 0.0 and float(levels.max()) == 16.0
+    assert torch.equal(levels, levels.round())  # grey levels 0..16, divided by 16 exactly
+    assert len(s.x_train) + len(s.x_test) == len(raw().data)
+    with pytest.raises(ValueError, match="scale"):
+        load_digits(scale="minmax")
+
+
+def test_digits_split_is_standardised_and_disjoint():
+    s = load_digits(dtype="float64", scale="standard")
     assert s.x_train.shape[1:] == (64,) and s.num_classes == 10
     assert len(s.x_train) + len(s.x_test) == 1797
     assert s.x_train.dtype == torch.float64 and s.y_train.dtype == torch.long

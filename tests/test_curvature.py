@@ -147,7 +147,7 @@ def test_bad_input_is_a_clear_error(fn, trained_mlp, digits64):
     with pytest.raises(TypeError, match="integer class labels"):
         fn(trained_mlp, x, y.double())
     with pytest.raises(ValueError, match="non-finite"):
-        fn(trained_mlp, torch.where(x > 1, float("inf"), x), y)
+        fn(trained_mlp, torch.where(x > 0.5, float("inf"), x), y)
     with pytest.raises(ValueError, match="batch dimension"):
         fn(trained_mlp, x[0], y[:1])
     with pytest.raises(NotPiecewiseLinearError, match="Tanh"):

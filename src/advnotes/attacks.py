@@ -1,4 +1,4 @@
-"""Multi-step attacks: plain gradient ascent (the one the theory studies) and PGD.
+"""Attacks: plain gradient ascent (the one the theory studies), L-inf and L2 PGD, FGSM.
 
 All attacks maximise the per-example cross-entropy (the batch loss is a *sum*,
 so each example's gradient is its own) and return the perturbation ``delta`` with
@@ -62,22 +62,68 @@ def gradient_ascent(
     *,
     step_size: float,
     steps: int,
+    eps: float | None = None,
+    clamp: tuple | None = None,
     create_graph: bool = False,
 ) -> torch.Tensor:
     """Plain multi-step gradient ascent: ``delta_{t+1} = delta_t + step_size * grad_x L(x + delta_t)``.
 
-    No sign, no projection, ``delta_0 = 0`` (chapter 2, ``eq-ch2-attack``).
-    ``create_graph=True`` keeps ``delta`` differentiable w.r.t. the model's
-    parameters (chapter 4 needs ``d delta / d theta``).
+    The attack the paper analyses: unnormalised steps, ``delta_0 = 0`` (chapter 2,
+    ``eq-ch2-attack``). With the defaults there is no projection at all, as in the
+    theory. Under the threat model (:mod:`advnotes.threat`) pass ``eps`` (project each
+    iterate onto the L-inf ball ``|delta|_inf <= eps``) and ``clamp=(0, 1)`` (keep
+    ``x + delta`` in the pixel box). ``create_graph=True`` keeps ``delta``
+    differentiable w.r.t. the model's parameters (chapter 4 needs ``d delta / d theta``).
     """
     check_positive("step_size", step_size)
     check_positive("steps", steps, integer=True, allow_zero=True)
+    if eps is not None:
+        check_positive("eps", eps)
+    _check_clamp(clamp)
     x, y = _prepare(model, x, y)
     delta = torch.zeros_like(x)
     for _ in range(steps):
         g = _loss_grad(model, x, y, delta, create_graph=create_graph)
-        delta = delta + step_size * g if create_graph else (delta + step_size * g).detach()
+        delta = delta + step_size * g
+        if eps is not None:
+            delta = torch.clamp(delta, -eps, eps)
+        delta = _clamp_to_range(x, delta, clamp)
+        if not create_graph:
+            delta = delta.detach()
     return _check_result(delta, "gradient_ascent")
+
+
+def fgsm(
+    model: Model,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    eps: float,
+    step_size: float | None = None,
+    clamp: tuple | None = None,
+    random_start: bool = False,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """One signed-gradient step (Goodfellow et al. 2015), projected onto the eps-ball and ``clamp``.
+
+    ``step_size`` defaults to ``eps``. With ``random_start=True`` and
+    ``step_size=1.25 * eps`` this is the "fast" FGSM-RS training attack of Wong et al.
+    (2020), the one-step baseline of the book's threat model.
+    """
+    check_positive("eps", eps)
+    step_size = eps if step_size is None else step_size
+    check_positive("step_size", step_size)
+    return pgd_linf(
+        model,
+        x,
+        y,
+        eps=eps,
+        step_size=step_size,
+        steps=1,
+        clamp=clamp,
+        random_start=random_start,
+        generator=generator,
+    )
 
 
 def _clamp_to_range(x: torch.Tensor, delta: torch.Tensor, clamp) -> torch.Tensor:

@@ -1,7 +1,9 @@
 """Data: scikit-learn's digits (embedded, offline) and synthetic Gaussian mixtures.
 
-Every loader returns a :class:`Split` of standardised tensors (statistics from the
-training part only). Nothing here downloads anything.
+Every loader returns a :class:`Split`. Digits come in pixel units in [0, 1] (the grey
+levels 0..16 divided by 16), the convention of the threat model (:mod:`advnotes.threat`);
+the other loaders standardise (statistics from the training part only). Nothing here
+downloads anything.
 """
 
 from __future__ import annotations
@@ -58,34 +60,49 @@ def _dtype(dtype) -> torch.dtype:
     raise ValueError(f"dtype must be float32 or float64, got {dtype!r}.")
 
 
-def _split_standardise(x: np.ndarray, y: np.ndarray, *, test_size, seed, dtype, classes) -> Split:
+def _split_standardise(
+    x: np.ndarray, y: np.ndarray, *, test_size, seed, dtype, classes, standardise: bool = True
+) -> Split:
     if not 0.0 < test_size < 1.0:
         raise ValueError(f"test_size must lie in (0, 1), got {test_size!r}.")
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(x))
     n_test = max(1, int(round(test_size * len(x))))
     test, train = order[:n_test], order[n_test:]
-    mean = x[train].mean(axis=0)
-    std = x[train].std(axis=0)
-    std = np.where(std > 1e-8, std, 1.0)  # constant pixels stay constant (0) instead of 0/0
-    x = (x - mean) / std
+    if standardise:
+        mean = x[train].mean(axis=0)
+        std = x[train].std(axis=0)
+        std = np.where(std > 1e-8, std, 1.0)  # constant pixels stay constant (0) instead of 0/0
+        x = (x - mean) / std
     dt = _dtype(dtype)
     as_x = lambda idx: torch.as_tensor(x[idx], dtype=dt)  # noqa: E731
     as_y = lambda idx: torch.as_tensor(y[idx], dtype=torch.long)  # noqa: E731
     return Split(as_x(train), as_y(train), as_x(test), as_y(test), int(classes))
 
 
-def load_digits(*, test_size: float = 0.25, seed: int = 0, dtype="float32", image: bool = False) -> Split:
-    """scikit-learn's 8x8 digits (1797 images, 10 classes), standardised per pixel.
+def load_digits(
+    *, test_size: float = 0.25, seed: int = 0, dtype="float32", image: bool = False, scale: str = "unit"
+) -> Split:
+    """scikit-learn's 8x8 digits (1797 images, 10 classes).
 
-    ``image=False`` gives flat inputs (N, 64) for MLPs; ``image=True`` gives
-    (N, 1, 8, 8) for CNNs. The data ships inside scikit-learn: no download.
+    ``scale="unit"`` (default) gives pixel units in [0, 1] (grey level / 16), the
+    threat model's convention: an L-inf budget eps is a fraction of the full grey
+    range, and attacks project onto the box [0, 1]. ``scale="standard"`` standardises
+    each pixel (training statistics), as many tutorials do. ``image=False`` gives flat
+    inputs (N, 64) for MLPs; ``image=True`` gives (N, 1, 8, 8) for CNNs. The data ships
+    inside scikit-learn: no download.
     """
     from sklearn.datasets import load_digits as _load
 
+    if scale not in ("unit", "standard"):
+        raise ValueError(f"scale must be 'unit' (pixels in [0, 1]) or 'standard', got {scale!r}.")
     bunch = _load()
     x = bunch.data.astype(np.float64)
-    split = _split_standardise(x, bunch.target, test_size=test_size, seed=seed, dtype=dtype, classes=10)
+    if scale == "unit":
+        x = x / 16.0
+    split = _split_standardise(
+        x, bunch.target, test_size=test_size, seed=seed, dtype=dtype, classes=10, standardise=scale == "standard"
+    )
     if image:
         split = Split(
             split.x_train.reshape(-1, *DIGITS_SHAPE),

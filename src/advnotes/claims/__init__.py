@@ -1,45 +1,96 @@
-"""Claim records: the one shape every chapter's verdict (and the scorecard) is built from.
+"""Evidence records: identities checked to round-off, and claims decided by an interval over seeds.
 
-A chapter measures a statistic, then calls a *check function* that applies the
-claim's criterion and returns a :class:`Claim`. The verdict cell prints the
-claims; the scorecard calls the same check functions, so the two cannot disagree.
+Two kinds of record, one rule for outcomes (see the reproducibility appendix):
+
+- An **identity** (:class:`IdentitySpec`) is a mathematical fact — a closed form, an
+  exact rank, an equality of two routes to one number. It is *checked*: the largest
+  error measured must stay below a tolerance that has a reason. A violated identity is
+  a bug, never evidence about the paper, so identities are counted apart from claims.
+- A **claim** (:class:`ClaimSpec`) is an empirical statement of the paper (or of this
+  book) about trained networks. It is measured once per seed (5 or more), and the
+  outcome follows from the 95% t-interval of the per-seed values against a threshold
+  declared *before* the measurement, with a one-line reason:
+
+  ``direction ">"``: **holds** when ``lo > threshold``, **not reproduced** when
+  ``hi < threshold``, **inconclusive** otherwise (mirrored for ``"<"``).
+
+Every chapter's claims module (``advnotes.claims.chN``) declares its specs at import
+time, and each spec registers itself in :data:`REGISTRY` by name. A chapter's verdict
+cell records what it measured with :class:`Evidence`; the scorecard (chapter 5)
+re-reads the files with :func:`load_evidence`, which re-derives every outcome from the
+recorded per-seed values with the *declared* spec, so the two cannot disagree.
+
+A paper claim that holds in one regime and not in another is recorded once per regime
+(same ``group``); :func:`paper_outcome` then says "holds in a regime" for the group.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
 
 HOLDS = "holds"
-REGIME = "holds in a regime"
+INCONCLUSIVE = "inconclusive"
 NOT_REPRODUCED = "not reproduced"
-OUTCOMES = (HOLDS, REGIME, NOT_REPRODUCED)
+REGIME = "holds in a regime"
+#: Outcomes of one claim record (decided by its interval).
+OUTCOMES = (HOLDS, INCONCLUSIVE, NOT_REPRODUCED)
+#: Outcomes of a paper claim as a whole (a group of records, one per regime).
+GROUP_OUTCOMES = (HOLDS, REGIME, INCONCLUSIVE, NOT_REPRODUCED)
+#: Outcomes of an identity.
+VERIFIED = "verified"
+VIOLATED = "violated"
+
+LEVEL = 0.95
+MIN_SEEDS = 5
+#: Per-seed values are stored to this many significant digits (and outcomes are decided
+#: on the stored values), so the last bits of BLAS round-off never reach a file.
+SIGNIFICANT = 6
+
+#: Every declared spec, by name (filled as the chapter modules are imported).
+REGISTRY: dict[str, IdentitySpec | ClaimSpec] = {}
+
+#: Settings: the data and model a claim was measured on.
+SETTINGS = {
+    "digits-mlp": "scikit-learn digits (8x8, pixels in [0, 1]), ReLU MLP",
+    "mnist1d-cnn": "MNIST-1D (length-40 signals), 1-D ReLU CNN",
+    "synthetic": "synthetic problem generated in code (known answer)",
+}
 
 
-@dataclass(frozen=True)
-class Claim:
-    """One tested claim: what is claimed, what was measured, the criterion and the outcome."""
+def _register(spec):
+    old = REGISTRY.get(spec.name)
+    if old is not None and old != spec:
+        raise ValueError(f"two different specs are declared with the name {spec.name!r}; names must be unique.")
+    REGISTRY[spec.name] = spec
+    return spec
 
-    key: str
-    chapter: int
-    statement: str
-    statistic: str
-    value: str
-    criterion: str
-    outcome: str
-    regime: str = ""
 
-    def __post_init__(self):
-        if self.outcome not in OUTCOMES:
-            raise ValueError(f"outcome must be one of {OUTCOMES}, got {self.outcome!r}.")
-        if self.outcome == REGIME and not self.regime:
-            raise ValueError(f"claim {self.key!r}: an outcome of {REGIME!r} must say which regime.")
+def get_spec(name: str):
+    """The declared spec called ``name`` (importing every chapter's claims module first)."""
+    _import_chapters()
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"no claim or identity is declared with the name {name!r}.") from None
 
-    def __str__(self) -> str:
-        where = f" ({self.regime})" if self.regime else ""
-        return (
-            f"[{self.outcome}{where}] {self.statement}\n"
-            f"    measured {self.statistic} = {self.value}; criterion: {self.criterion}"
-        )
+
+def _import_chapters():
+    import importlib
+    import pkgutil
+
+    for info in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{info.name}")
+
+
+def _round(value: float) -> float:
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"measured value {value!r} is not finite; a check needs finite numbers.")
+    return float(f"{value:.{SIGNIFICANT}g}")
 
 
 def roundoff(value: float) -> str:
@@ -48,8 +99,6 @@ def roundoff(value: float) -> str:
     Round-off differs in its last bits between machines; its order of magnitude does
     not, so chapters print these bounds rather than the raw value.
     """
-    import math
-
     value = abs(float(value))
     if not math.isfinite(value):
         raise ValueError(f"roundoff() needs a finite number, got {value!r}.")
@@ -58,85 +107,410 @@ def roundoff(value: float) -> str:
     return f"< 1e{math.ceil(math.log10(value)):+03d}"
 
 
-def verdict(claims) -> str:
-    """The chapter's closing verdict: every claim with its outcome, one block each."""
-    claims = list(claims)
-    if not claims:
-        raise ValueError("a verdict needs at least one claim.")
-    counts = {o: sum(c.outcome == o for c in claims) for o in OUTCOMES}
-    head = ", ".join(f"{n} {o}" for o, n in counts.items() if n)
-    return f"Verdict: {head}.\n" + "\n".join(str(c) for c in claims)
+def t_interval(per_seed, *, level: float = LEVEL) -> tuple[float, float, float]:
+    """Mean and two-sided ``level`` Student-t interval of per-seed values: ``(estimate, lo, hi)``.
+
+    The seeds are independent runs (initialisation, data order, attack start), so the
+    mean over seeds has a t-distributed error with ``n - 1`` degrees of freedom.
+    """
+    from scipy import stats
+
+    values = [_round(v) for v in per_seed]
+    n = len(values)
+    if n < 2:
+        raise ValueError(f"an interval needs at least two seeds, got {n}.")
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie in (0, 1), got {level!r}.")
+    mean = math.fsum(values) / n
+    sd = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
+    half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * sd / math.sqrt(n)
+    return mean, mean - half, mean + half
 
 
-def scorecard(claims) -> str:
-    """A markdown table of claims: chapter, claim, outcome, measured value, criterion, statistic."""
-    claims = list(claims)
-    if not claims:
-        raise ValueError("a scorecard needs at least one claim.")
+def decide(lo: float, hi: float, threshold: float, direction: str) -> str:
+    """The outcome rule: the interval ``[lo, hi]`` against ``threshold`` in ``direction``."""
+    if direction == ">":
+        return HOLDS if lo > threshold else NOT_REPRODUCED if hi < threshold else INCONCLUSIVE
+    if direction == "<":
+        return HOLDS if hi < threshold else NOT_REPRODUCED if lo > threshold else INCONCLUSIVE
+    raise ValueError(f"direction must be '>' or '<', got {direction!r}.")
 
-    def cell(text: str) -> str:
-        return str(text).replace("|", "\\|").replace("\n", " ")
 
-    rows = ["| ch. | claim | outcome | measured | criterion | statistic |", "| --- | --- | --- | --- | --- | --- |"]
+def margin(lo: float, hi: float, threshold: float, direction: str) -> float:
+    """Distance from the interval's near edge to the threshold; positive when the claim clears it."""
+    return lo - threshold if direction == ">" else threshold - hi
+
+
+# --------------------------------------------------------------------------- specs
+
+
+@dataclass(frozen=True)
+class IdentitySpec:
+    """A mathematical identity, declared with its tolerance and the reason for it.
+
+    ``statement`` says what must be equal; ``error`` names the measured discrepancy.
+    """
+
+    name: str
+    chapter: int
+    statement: str
+    error: str
+    tolerance: float
+    reason: str
+
+    def __post_init__(self):
+        if not (self.tolerance > 0 and math.isfinite(self.tolerance)):
+            raise ValueError(f"identity {self.name!r}: tolerance must be a positive number.")
+        _register(self)
+
+    def check(self, error: float, *, setting: str = "digits-mlp", measured: dict | None = None) -> Identity:
+        """Compare the largest measured ``error`` with the tolerance; return an :class:`Identity`."""
+        error = float(error)
+        if not math.isfinite(error):
+            raise ValueError(f"identity {self.name!r}: the measured error {error!r} is not finite.")
+        return Identity(self, _round(abs(error)), setting, _plain(measured or {}))
+
+
+@dataclass(frozen=True)
+class ClaimSpec:
+    """An empirical claim, declared before it is measured.
+
+    ``group`` names the paper claim (records of one claim in several regimes share it);
+    ``paper`` quotes how the abstract words it ("" for a claim of this book);
+    ``reading`` is the precise statement tested; ``statistic`` is what one seed yields;
+    ``threshold`` and ``direction`` are the criterion, ``reason`` says why that value.
+    """
+
+    name: str
+    chapter: int
+    group: str
+    paper: str
+    reading: str
+    statistic: str
+    threshold: float
+    direction: str
+    reason: str
+
+    def __post_init__(self):
+        if self.direction not in (">", "<"):
+            raise ValueError(f"claim {self.name!r}: direction must be '>' or '<'.")
+        if not math.isfinite(self.threshold):
+            raise ValueError(f"claim {self.name!r}: threshold must be finite.")
+        _register(self)
+
+    def measure(
+        self,
+        per_seed,
+        *,
+        setting: str = "digits-mlp",
+        regime: str = "",
+        measured: dict | None = None,
+        level: float = LEVEL,
+    ) -> Claim:
+        """Decide the claim from one value per seed (at least :data:`MIN_SEEDS`)."""
+        values = [_round(v) for v in _plain(list(per_seed))]
+        if len(values) < MIN_SEEDS:
+            raise ValueError(f"claim {self.name!r} needs at least {MIN_SEEDS} seeds, got {len(values)}.")
+        if setting not in SETTINGS:
+            raise ValueError(f"unknown setting {setting!r}; use one of {sorted(SETTINGS)}.")
+        est, lo, hi = t_interval(values, level=level)
+        return Claim(
+            self,
+            tuple(values),
+            _round(est),
+            (_round(lo), _round(hi)),
+            level,
+            decide(lo, hi, self.threshold, self.direction),
+            setting,
+            regime,
+            _plain(measured or {}),
+        )
+
+
+# --------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The result of checking an :class:`IdentitySpec`."""
+
+    spec: IdentitySpec
+    error: float
+    setting: str = "digits-mlp"
+    measured: dict = field(default_factory=dict, compare=False)
+
+    kind = "identity"
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def outcome(self) -> str:
+        return VERIFIED if self.error <= self.spec.tolerance else VIOLATED
+
+    def __str__(self) -> str:
+        return (
+            f"[identity {self.outcome}] {self.spec.statement}\n"
+            f"    {self.spec.error}: {roundoff(self.error)} (tolerance {self.spec.tolerance:.0e}: {self.spec.reason})"
+        )
+
+    def to_json(self) -> dict:
+        return {
+            "name": self.name,
+            "kind": "identity",
+            "chapter": self.spec.chapter,
+            "setting": self.setting,
+            "statement": self.spec.statement,
+            "error": self.error,
+            "tolerance": self.spec.tolerance,
+            "outcome": self.outcome,
+            "measured": self.measured,
+        }
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The result of measuring a :class:`ClaimSpec` over seeds: estimate, interval, outcome."""
+
+    spec: ClaimSpec
+    per_seed: tuple
+    estimate: float
+    ci: tuple
+    level: float
+    outcome: str
+    setting: str = "digits-mlp"
+    regime: str = ""
+    measured: dict = field(default_factory=dict, compare=False)
+
+    kind = "claim"
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def margin(self) -> float:
+        return margin(self.ci[0], self.ci[1], self.spec.threshold, self.spec.direction)
+
+    def __str__(self) -> str:
+        where = f" ({self.regime})" if self.regime else ""
+        lo, hi = self.ci
+        return (
+            f"[{self.outcome}{where}] {self.spec.reading}\n"
+            f"    {self.spec.statistic}: {_fmt(self.estimate)}, {self.level:.0%} CI [{_fmt(lo)}, {_fmt(hi)}] "
+            f"over {len(self.per_seed)} seeds; threshold {self.spec.direction} {_fmt(self.spec.threshold)} "
+            f"({self.spec.reason})"
+        )
+
+    def to_json(self) -> dict:
+        rec = {
+            "name": self.name,
+            "kind": "claim",
+            "chapter": self.spec.chapter,
+            "group": self.spec.group,
+            "setting": self.setting,
+            "statement": self.spec.reading,
+            "statistic": {
+                "name": self.spec.statistic,
+                "per_seed": list(self.per_seed),
+                "estimate": self.estimate,
+                "ci": list(self.ci),
+                "level": self.level,
+                "threshold": self.spec.threshold,
+                "direction": self.spec.direction,
+            },
+            "outcome": self.outcome,
+            "measured": self.measured,
+        }
+        if self.regime:
+            rec["regime"] = self.regime
+        return rec
+
+
+def _fmt(v: float) -> str:
+    v = float(v)
+    if v == 0:
+        return "0"
+    return f"{v:.3g}" if 1e-3 <= abs(v) < 1e4 else f"{v:.2e}"
+
+
+def paper_outcome(claims) -> str:
+    """The outcome of a paper claim from its records (one per regime or setting).
+
+    All hold: **holds**. Some hold, the others not: **holds in a regime**. None holds
+    and some are inconclusive: **inconclusive**. None holds: **not reproduced**.
+    """
+    outs = [c.outcome for c in claims]
+    if not outs:
+        raise ValueError("a paper claim needs at least one record.")
+    if all(o == HOLDS for o in outs):
+        return HOLDS
+    if HOLDS in outs:
+        return REGIME
+    if INCONCLUSIVE in outs:
+        return INCONCLUSIVE
+    return NOT_REPRODUCED
+
+
+def verdict(records) -> str:
+    """The chapter's closing verdict: identities and claims counted apart, then each record."""
+    records = list(records)
+    if not records:
+        raise ValueError("a verdict needs at least one record.")
+    ids = [r for r in records if r.kind == "identity"]
+    cls = [r for r in records if r.kind == "claim"]
+    lines = []
+    if ids:
+        ok = sum(r.outcome == VERIFIED for r in ids)
+        lines.append(f"Identities: {ok} of {len(ids)} verified to round-off.")
+    if cls:
+        counts = {o: sum(c.outcome == o for c in cls) for o in OUTCOMES}
+        head = ", ".join(f"{n} {o}" for o, n in counts.items() if n)
+        groups = _groups(cls)
+        gcounts = {o: sum(paper_outcome(g) == o for g in groups.values()) for o in GROUP_OUTCOMES}
+        ghead = ", ".join(f"{n} {o}" for o, n in gcounts.items() if n)
+        lines.append(f"Claims: {len(cls)} records ({head}); as {len(groups)} claims: {ghead}.")
+    return "\n".join(lines + [str(r) for r in ids + cls])
+
+
+def _groups(claims) -> dict[str, list[Claim]]:
+    groups: dict[str, list[Claim]] = {}
     for c in claims:
-        outcome = f"**{c.outcome}**" + (f" ({c.regime})" if c.regime else "")
+        groups.setdefault(c.spec.group, []).append(c)
+    return groups
+
+
+def _cell(text) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def identity_table(records) -> str:
+    """A markdown table of identity records."""
+    ids = [r for r in records if r.kind == "identity"]
+    if not ids:
+        raise ValueError("no identity records to tabulate.")
+    rows = ["| ch. | identity | error | tolerance | outcome |", "| --- | --- | --- | --- | --- |"]
+    for r in ids:
         rows.append(
-            f"| {c.chapter} | {cell(c.statement)} | {cell(outcome)} | {cell(c.value)} | {cell(c.criterion)} "
-            f"| {cell(c.statistic)} |"
+            f"| {r.spec.chapter} | {_cell(r.spec.statement)} | {roundoff(r.error)} | {r.spec.tolerance:.0e} "
+            f"| {r.outcome} |"
         )
     return "\n".join(rows)
 
 
-class Evidence:
-    """Records each check a chapter makes (the check function and the numbers it was given).
+def claim_table(records) -> str:
+    """A markdown table of claim records: estimate, interval, threshold and margin, outcome first."""
+    cls = [r for r in records if r.kind == "claim"]
+    if not cls:
+        raise ValueError("no claim records to tabulate.")
+    rows = [
+        "| ch. | outcome | claim | setting | regime | estimate | 95% CI | threshold | margin |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for c in cls:
+        lo, hi = c.ci
+        rows.append(
+            f"| {c.spec.chapter} | **{c.outcome}** | {_cell(c.spec.reading)} | {c.setting} | {_cell(c.regime or '-')} "
+            f"| {_fmt(c.estimate)} | [{_fmt(lo)}, {_fmt(hi)}] | {c.spec.direction} {_fmt(c.spec.threshold)} "
+            f"| {c.margin:+.3g} |"
+        )
+    return "\n".join(rows)
 
-    A chapter's verdict cell calls ``evidence.check(fn, **measured)`` instead of
-    ``fn(**measured)`` and then ``evidence.save(path)``; the scorecard (chapter 5)
-    loads the file with :func:`load_evidence`, which calls the *same* functions on
-    the *same* numbers, so the two cannot disagree. The file is rewritten only when
-    its content changes, so re-running a chapter with unchanged results changes no byte.
+
+def group_table(records) -> str:
+    """A markdown table of paper claims (groups of records) with the outcome per setting."""
+    cls = [r for r in records if r.kind == "claim"]
+    if not cls:
+        raise ValueError("no claim records to tabulate.")
+    settings = [s for s in SETTINGS if any(c.setting == s for c in cls)]
+    rows = [
+        "| ch. | paper claim | " + " | ".join(settings) + " |",
+        "| --- | --- | " + " | ".join("---" for _ in settings) + " |",
+    ]
+    for name, group in _groups(cls).items():
+        cells = []
+        for s in settings:
+            recs = [c for c in group if c.setting == s]
+            cells.append(f"**{paper_outcome(recs)}**" if recs else "not measured")
+        words = group[0].spec.paper or group[0].spec.reading
+        rows.append(f"| {group[0].spec.chapter} | {_cell(name)}: {_cell(words)} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def counts(records) -> dict[str, int]:
+    """How many identities, and how many claim records of each outcome."""
+    out = {"identities": sum(r.kind == "identity" for r in records)}
+    for o in OUTCOMES:
+        out[o] = sum(r.kind == "claim" and r.outcome == o for r in records)
+    return out
+
+
+# --------------------------------------------------------------------------- evidence files
+
+#: Where a chapter writes its evidence: ``$ADVNOTES_EVIDENCE_DIR`` when set (the tests set it
+#: to a temporary folder, so they never write a tracked file), else ``evidence/`` beside the
+#: chapter for the quick profile and ``evidence/full/`` for the full one.
+EVIDENCE_ENV = "ADVNOTES_EVIDENCE_DIR"
+
+
+def evidence_dir(*, profile: str | None = None) -> Path:
+    """The folder a chapter's :meth:`Evidence.save` writes to (see :data:`EVIDENCE_ENV`)."""
+    from ..config import get_profile
+
+    override = os.environ.get(EVIDENCE_ENV, "").strip()
+    if override:
+        return Path(override)
+    profile = profile or get_profile()
+    return Path("evidence") if profile == "quick" else Path("evidence") / profile
+
+
+class Evidence:
+    """Collects a chapter's records and writes them as ``chN.json``.
+
+    ``evidence.identity(spec, error)`` and ``evidence.claim(spec, per_seed, ...)`` check
+    or measure a declared spec, keep the record and return it; ``evidence.save()`` writes
+    the file (only if its content changed, so a re-run with equal numbers changes no byte).
     """
 
     def __init__(self, chapter: int):
         self.chapter = int(chapter)
-        self.records: list[dict] = []
+        self.records: list[Identity | Claim] = []
 
-    def check(self, fn, **measured) -> Claim:
-        """Call ``fn(**measured)``, record the call, and return its :class:`Claim`."""
-        claim = fn(**measured)
-        if not isinstance(claim, Claim):
-            raise TypeError(f"{fn.__qualname__} must return a Claim, got {type(claim).__name__}.")
-        self.records.append(
-            {
-                "function": f"{fn.__module__}:{fn.__qualname__}",
-                "measured": {k: _plain(v) for k, v in measured.items()},
-                "outcome": claim.outcome,
-                "key": claim.key,
-            }
-        )
-        return claim
+    def _keep(self, rec):
+        if rec.spec.chapter != self.chapter:
+            raise ValueError(f"{rec.name!r} is declared for chapter {rec.spec.chapter}, not {self.chapter}.")
+        key = (rec.name, rec.setting, getattr(rec, "regime", ""))
+        if any((r.name, r.setting, getattr(r, "regime", "")) == key for r in self.records):
+            raise ValueError(f"{rec.name!r} ({rec.setting}) was already recorded in this chapter.")
+        self.records.append(rec)
+        return rec
 
-    def save(self, path) -> bool:
-        """Write the records as JSON (atomically, only if changed); return whether the file changed."""
-        import json
-        import os
-        from pathlib import Path
+    def identity(self, spec: IdentitySpec, error: float, **kwargs) -> Identity:
+        """Check an identity and keep its record."""
+        return self._keep(spec.check(error, **kwargs))
 
-        path = Path(path)
-        text = json.dumps({"chapter": self.chapter, "checks": self.records}, indent=1, sort_keys=True) + "\n"
-        if path.is_file() and path.read_text(encoding="utf-8") == text:
-            return False
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-        return True
+    def claim(self, spec: ClaimSpec, per_seed, **kwargs) -> Claim:
+        """Measure a claim over seeds and keep its record."""
+        return self._keep(spec.measure(per_seed, **kwargs))
+
+    def text(self) -> str:
+        return json.dumps({"chapter": self.chapter, "records": [r.to_json() for r in self.records]}, indent=1) + "\n"
+
+    def save(self, path=None) -> Path:
+        """Write the records (atomically, only if changed) and return the path written."""
+        path = Path(path) if path is not None else evidence_dir() / f"ch{self.chapter}.json"
+        text = self.text()
+        if not (path.is_file() and path.read_text(encoding="utf-8") == text):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, path)
+        return path
 
 
 def _plain(value):
     """Measured numbers as JSON-ready Python values (tensors and arrays become floats/lists)."""
-    import math
-
     if hasattr(value, "tolist"):
         value = value.tolist()
     if isinstance(value, (list, tuple)):
@@ -148,37 +522,49 @@ def _plain(value):
     if isinstance(value, int):
         return int(value)
     if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError(f"measured value {value!r} is not finite; a check needs finite numbers.")
-        return float(value)
+        return _round(value)
     raise TypeError(f"cannot record a measured value of type {type(value).__name__}; pass numbers or lists.")
 
 
-def load_evidence(path) -> list[Claim]:
-    """Re-apply a chapter's recorded checks (see :class:`Evidence`) and return its claims.
+def record_from_json(rec: dict) -> Identity | Claim:
+    """Rebuild one record from its JSON with the *declared* spec, re-deciding its outcome.
 
-    Raises ``RuntimeError`` if a re-applied check gives another outcome than the one
-    the chapter recorded (it cannot, unless the check function changed since).
+    Raises ``RuntimeError`` if the file disagrees with the declaration (another
+    threshold or direction, or another outcome than the rule gives): re-execute the chapter.
     """
-    import importlib
-    import json
-    from pathlib import Path
+    spec = get_spec(rec["name"])
+    if rec["kind"] != ("identity" if isinstance(spec, IdentitySpec) else "claim"):
+        raise RuntimeError(f"{rec['name']}: recorded as a {rec['kind']}, declared otherwise; re-execute the chapter.")
+    if isinstance(spec, IdentitySpec):
+        obj = spec.check(rec["error"], setting=rec.get("setting", "digits-mlp"), measured=rec.get("measured", {}))
+    else:
+        st = rec["statistic"]
+        if (st["threshold"], st["direction"]) != (spec.threshold, spec.direction):
+            raise RuntimeError(
+                f"{rec['name']}: recorded against {st['direction']} {st['threshold']}, but declared "
+                f"{spec.direction} {spec.threshold}; re-execute the chapter."
+            )
+        obj = spec.measure(
+            st["per_seed"],
+            setting=rec["setting"],
+            regime=rec.get("regime", ""),
+            measured=rec.get("measured", {}),
+            level=st["level"],
+        )
+    if obj.outcome != rec["outcome"]:
+        raise RuntimeError(
+            f"{rec['name']}: the rule gives {obj.outcome!r} on the recorded numbers, but the file says "
+            f"{rec['outcome']!r}; re-execute the chapter."
+        )
+    return obj
 
+
+def load_evidence(path) -> list[Identity | Claim]:
+    """Re-read a chapter's evidence file and re-decide every record (see :func:`record_from_json`)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no evidence file {str(path)!r}; execute the chapter that writes it first.")
     data = json.loads(path.read_text(encoding="utf-8"))
-    claims = []
-    for rec in data["checks"]:
-        module, _, name = rec["function"].partition(":")
-        fn = importlib.import_module(module)
-        for part in name.split("."):
-            fn = getattr(fn, part)
-        claim = fn(**rec["measured"])
-        if claim.outcome != rec["outcome"]:
-            raise RuntimeError(
-                f"{rec['key']}: re-applying {rec['function']} gives {claim.outcome!r}, but the chapter recorded "
-                f"{rec['outcome']!r}; re-execute the chapter."
-            )
-        claims.append(claim)
-    return claims
+    if "records" not in data:
+        raise RuntimeError(f"{path}: not an evidence file of this version (no 'records'); re-execute the chapter.")
+    return [record_from_json(rec) for rec in data["records"]]

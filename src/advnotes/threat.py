@@ -1,0 +1,119 @@
+"""The threat model of the book, stated once and used by every chapter.
+
+RobustBench's convention for images (Croce et al. 2021), adapted to 8x8 digits:
+
+- **Inputs** in pixel units, ``x in [0, 1]^n`` (:func:`advnotes.data.load_digits`
+  divides the grey levels 0..16 by 16).
+- **Budget**: an L-inf ball ``|delta|_inf <= eps`` in pixel units; every attack
+  projects onto the ball *and* the box ``[0, 1]``. :data:`EPS` = 0.1 is the headline
+  budget: 1.6 of the 16 grey levels, below the two-level steps that separate strokes
+  from background, so the label of a perturbed digit is not in doubt; :data:`EPS_SWEEP`
+  brackets it (0.3 is MNIST's customary budget, on images 12 times larger).
+- **Attacks**: the paper analyses plain multi-step gradient ascent (unnormalised
+  steps, :func:`advnotes.attacks.gradient_ascent`); people train with sign-gradient
+  L-inf PGD (Madry et al. 2018, :func:`advnotes.attacks.pgd_linf`); FGSM
+  (:func:`advnotes.attacks.fgsm`) is the one-step baseline. :func:`training_attack`
+  builds each, projected, with the same budget.
+- **Robust accuracy**: PGD with :data:`EVAL_STEPS` steps of size
+  ``2.5 eps / EVAL_STEPS`` (Madry et al.'s rule: the iterate can cross the ball 2.5
+  times) and :data:`EVAL_RESTARTS` random restarts; an input counts as robust only if
+  it survives every restart (:func:`robust_accuracy`).
+
+The theory of chapter 2 is about the *unprojected* attack; chapters that test it say so
+where they leave this threat model, and why.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import torch
+from torch import nn
+
+from .attacks import fgsm, gradient_ascent, pgd_linf
+from .validation import check_inputs, check_labels, check_logits, check_positive
+
+#: The pixel box every perturbed input must stay in.
+BOX = (0.0, 1.0)
+#: The headline L-inf budget in pixel units (1.6 of 16 grey levels).
+EPS = 0.1
+#: Budgets of the sweeps (0.3: MNIST's customary budget).
+EPS_SWEEP = (0.05, 0.1, 0.2, 0.3)
+#: Evaluation PGD: steps and random restarts.
+EVAL_STEPS = 20
+EVAL_RESTARTS = 5
+#: Training attacks: steps of the multi-step attacks.
+TRAIN_STEPS = 5
+
+STATEMENT = (
+    f"Threat model: inputs in [0, 1] pixel units; L-inf budget eps = {EPS:g} (sweeps: "
+    + ", ".join(f"{e:g}" for e in EPS_SWEEP)
+    + "); every attack projects onto the eps-ball and the [0, 1] box; robust accuracy from "
+    f"PGD-{EVAL_STEPS} (step 2.5 eps/{EVAL_STEPS}) with {EVAL_RESTARTS} random restarts."
+)
+
+
+def training_attack(kind: str, *, eps: float = EPS, steps: int = TRAIN_STEPS, step_size: float | None = None):
+    """The attack ``(model, x, y) -> delta`` used inside training, under the threat model.
+
+    ``kind``: ``"pgd"`` (sign-gradient L-inf PGD, step ``2.5 eps / steps``, no random
+    start so the run is deterministic), ``"ascent"`` (the paper's unnormalised gradient
+    ascent, projected onto the ball and the box; ``step_size`` is required because the
+    gradient's size is the model's, not the budget's), ``"fgsm"`` (FGSM-RS of Wong et al.:
+    random start, step ``1.25 eps``; draws from torch's global generator).
+    """
+    check_positive("eps", eps)
+    check_positive("steps", steps, integer=True)
+    if kind == "pgd":
+        size = 2.5 * eps / steps if step_size is None else step_size
+        return partial(pgd_linf, eps=eps, step_size=size, steps=steps, clamp=BOX)
+    if kind == "ascent":
+        if step_size is None:
+            raise ValueError("the gradient-ascent attack needs step_size (its steps are not normalised).")
+        return partial(gradient_ascent, eps=eps, step_size=step_size, steps=steps, clamp=BOX)
+    if kind == "fgsm":
+        return partial(
+            fgsm, eps=eps, step_size=1.25 * eps if step_size is None else step_size, clamp=BOX, random_start=True
+        )
+    raise ValueError(f"kind must be 'pgd', 'ascent' or 'fgsm', got {kind!r}.")
+
+
+def robust_accuracy(
+    model: nn.Module | object,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    eps: float = EPS,
+    steps: int = EVAL_STEPS,
+    restarts: int = EVAL_RESTARTS,
+    seed: int = 0,
+) -> float:
+    """Accuracy under L-inf PGD with random restarts (worst case over restarts, per input).
+
+    The first run starts at ``delta = 0``, the others at uniform random points of the
+    ball (a CPU generator seeded with ``seed``), so ``restarts=1`` is plain PGD.
+    """
+    check_positive("eps", eps)
+    check_positive("steps", steps, integer=True)
+    check_positive("restarts", restarts, integer=True)
+    x = check_inputs(x)
+    with torch.no_grad():
+        C = check_logits(model(x), x.shape[0])
+    y = check_labels(y, batch=x.shape[0], num_classes=C)
+    gen = torch.Generator().manual_seed(int(seed))
+    robust = torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
+    for r in range(restarts):
+        delta = pgd_linf(
+            model,
+            x,
+            y,
+            eps=eps,
+            step_size=2.5 * eps / steps,
+            steps=steps,
+            clamp=BOX,
+            random_start=r > 0,
+            generator=gen,
+        )
+        with torch.no_grad():
+            robust &= model(x + delta).argmax(dim=1) == y
+    return float(robust.double().mean())
