@@ -1,13 +1,16 @@
-"""Data: scikit-learn's digits (embedded, offline) and synthetic Gaussian mixtures.
+"""Data: scikit-learn's digits (embedded, offline), MNIST-1D (generated), Gaussian mixtures.
 
 Every loader returns a :class:`Split`. Digits come in pixel units in [0, 1] (the grey
 levels 0..16 divided by 16), the convention of the threat model (:mod:`advnotes.threat`);
-the other loaders standardise (statistics from the training part only). Nothing here
-downloads anything.
+MNIST-1D comes standardised by its own generator (see :func:`load_mnist1d`); the other
+loaders standardise (statistics from the training part only). Nothing here downloads
+anything.
 """
 
 from __future__ import annotations
 
+import functools
+import random
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +18,8 @@ import torch
 
 DIGITS_SHAPE = (1, 8, 8)
 DIGITS_CLASSES = 10
+MNIST1D_LENGTH = 40
+MNIST1D_CLASSES = 10
 
 
 @dataclass(frozen=True)
@@ -112,6 +117,53 @@ def load_digits(
             split.num_classes,
         )
     return split
+
+
+@functools.lru_cache(maxsize=1)
+def _mnist1d_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """MNIST-1D from the ``mnist1d`` package's generator (default arguments and seed), cached.
+
+    ``make_dataset`` seeds NumPy's and Python's *global* generators; their states are
+    saved and restored around the call so loading data leaves the caller's random
+    streams alone. ``get_dataset`` is never called: it downloads a file by default.
+    """
+    try:
+        from mnist1d.data import get_dataset_args, make_dataset
+    except ImportError as err:
+        raise ImportError(
+            "load_mnist1d needs the mnist1d package (it generates the data offline): pip install mnist1d"
+        ) from err
+    np_state, py_state = np.random.get_state(), random.getstate()  # noqa: NPY002 (the legacy global state)
+    try:
+        data = make_dataset(get_dataset_args())
+    finally:
+        np.random.set_state(np_state)  # noqa: NPY002
+        random.setstate(py_state)
+    arrays = (data["x"], data["y"], data["x_test"], data["y_test"])
+    for a in arrays:
+        a.setflags(write=False)  # the cache hands out the same arrays every call
+    return arrays
+
+
+def load_mnist1d(*, dtype="float32", image: bool = False) -> Split:
+    """MNIST-1D (Greydanus & Kobak, 2024): 4000 training and 1000 test signals of length 40, 10 classes.
+
+    Generated offline by the ``mnist1d`` package's own generator (``make_dataset`` with
+    its default arguments ``get_dataset_args()``, seed 42), never downloaded: the same
+    tensors on every call (cached in-process), and the global NumPy/Python random
+    states are left as they were. The generator standardises the whole data set
+    (mean 0, standard deviation 1 over all signals and positions); the signals are
+    kept as they come. There is no pixel box here: an attack budget eps is in units
+    of the signal's standard deviation, and no projection onto a box applies.
+    ``image=False`` gives (N, 40) for MLPs; ``image=True`` gives (N, 1, 40) for 1-d
+    convolutions.
+    """
+    x, y, x_test, y_test = _mnist1d_arrays()
+    dt = _dtype(dtype)
+    shape = (1, MNIST1D_LENGTH) if image else (MNIST1D_LENGTH,)
+    as_x = lambda a: torch.tensor(a, dtype=dt).reshape(-1, *shape)  # noqa: E731
+    as_y = lambda a: torch.tensor(a, dtype=torch.long)  # noqa: E731
+    return Split(as_x(x), as_y(y), as_x(x_test), as_y(y_test), MNIST1D_CLASSES)
 
 
 def gaussian_mixture(

@@ -116,6 +116,62 @@ def cnn(
     return nn.Sequential(*layers)
 
 
+def cnn1d(
+    length: int = 40,
+    *,
+    in_channels: int = 1,
+    channels: Sequence[int] = (32, 32),
+    kernel_size: int = 5,
+    pool: int = 2,
+    hidden: Sequence[int] = (),
+    num_classes: int = 10,
+) -> nn.Sequential:
+    """A ReLU 1-d CNN for signals (N, in_channels, length), e.g. MNIST-1D (:func:`advnotes.data.load_mnist1d`).
+
+    Per entry of ``channels``: Conv1d (``kernel_size``, zero padding ``(kernel_size - 1) // 2``,
+    so odd kernels keep the length) -> ReLU -> MaxPool1d(``pool``) (no pooling when
+    ``pool == 1``); then Flatten, ``Linear -> ReLU`` per entry of ``hidden``, and a final
+    Linear to ``num_classes`` logits. Piecewise linear throughout.
+    """
+    ints = {"length": length, "in_channels": in_channels, "kernel_size": kernel_size, "pool": pool}
+    for name, value in ints.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}.")
+    for name, widths in (("channels", channels), ("hidden", hidden)):
+        if (
+            not isinstance(widths, Sequence)
+            or isinstance(widths, str)
+            or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in widths)
+        ):
+            raise ValueError(f"{name} must be a sequence of positive integers, got {widths!r}.")
+    if len(channels) == 0:
+        raise ValueError("channels must name at least one convolution (use mlp() for none).")
+    padding = (kernel_size - 1) // 2
+    layers: list[nn.Module] = []
+    c, n = in_channels, length
+    for i, out in enumerate(channels):
+        n_conv = n + 2 * padding - kernel_size + 1
+        if n_conv < pool:
+            raise ValueError(
+                f"signals of length {length} are too short for stage {i + 1} of {len(channels)} "
+                f"(kernel_size={kernel_size}, pool={pool}): length {n} before it; use fewer stages, "
+                "a smaller kernel or pool."
+            )
+        layers += [nn.Conv1d(c, out, kernel_size, padding=padding), nn.ReLU()]
+        if pool > 1:
+            layers.append(nn.MaxPool1d(pool))
+        c, n = out, n_conv // pool
+    layers.append(nn.Flatten())
+    width = c * n
+    for h in hidden:
+        layers += [nn.Linear(width, h), nn.ReLU()]
+        width = h
+    layers.append(nn.Linear(width, num_classes))
+    return nn.Sequential(*layers)
+
+
 def num_parameters(model: nn.Module) -> int:
     """Number of trainable scalars in ``model``."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
