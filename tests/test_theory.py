@@ -15,8 +15,6 @@ from scipy.special import lambertw
 
 from advnotes import theory
 from advnotes.attacks import gradient_ascent
-from advnotes.claims import HOLDS, NOT_REPRODUCED, REGIME
-from advnotes.claims import ch2 as claims
 from advnotes.curvature import input_gradient, input_hessian, input_hessian_eig
 from advnotes.linear_regions import FrozenGates, local_linear_map
 from advnotes.models import mlp
@@ -420,41 +418,3 @@ def test_two_logit_flow_bad_inputs(binary_model, trained_mlp, digits64):
         theory.two_logit_flow(binary_model, x, y.clamp(max=1), t=-1.0)
     d0, u0 = theory.two_logit_flow(binary_model, x, y.clamp(max=1), t=0.0)
     assert torch.equal(d0, torch.zeros_like(d0))
-
-
-# ----------------------------------------------------------------------------- claims
-
-
-def test_claims_outcomes_follow_the_numbers():
-    assert claims.closed_form_exact(max_rel_error=1e-14).outcome == HOLDS
-    assert claims.closed_form_exact(max_rel_error=1e-3).outcome == NOT_REPRODUCED
-    assert claims.first_step(max_rel_error=1e-14, tolerance=1e-12).outcome == HOLDS
-    assert claims.flow_limit(errors=[4e-2, 2e-2, 1e-2], step_sizes=[0.4, 0.2, 0.1]).outcome == HOLDS
-    assert claims.flow_limit(errors=[4e-2, 3.9e-2], step_sizes=[0.4, 0.2]).outcome == NOT_REPRODUCED
-    assert claims.strengthening_bound(max_ratio=1.2).outcome == NOT_REPRODUCED
-    assert claims.tracks_real_attack(s_track=0.6, s_fail=2.0, s_min=1e-3).outcome == REGIME
-    assert claims.tracks_real_attack(s_track=math.inf, s_fail=math.inf, s_min=1e-3).outcome == HOLDS
-    assert claims.tracks_real_attack(s_track=1e-3, s_fail=1e-3, s_min=1e-3).outcome == NOT_REPRODUCED
-    assert claims.saturation_not_gates(s_fail_real=2.0, s_fail_frozen=2.5, flips_at_fail=0.2).outcome == HOLDS
-    assert claims.saturation_not_gates(s_fail_real=2.0, s_fail_frozen=50.0, flips_at_fail=0.2).outcome == NOT_REPRODUCED
-    assert claims.saturation_not_gates(s_fail_real=2.0, s_fail_frozen=math.inf, flips_at_fail=0.2).outcome == (
-        NOT_REPRODUCED
-    )
-    assert claims.two_logit_exact(errors=[2e-2, 1e-2, 5e-3], step_sizes=[0.4, 0.2, 0.1]).outcome == HOLDS
-    assert claims.growth_turns_linear(final_speed_ratio=0.7, quadratic_speed_ratio=1e3).outcome == NOT_REPRODUCED
-    assert claims.analytic_concentrates(top1_by_m=[0.9, 0.95, 0.99]).outcome == HOLDS
-    assert claims.analytic_concentrates(top1_by_m=[0.9, 0.85, 0.99]).outcome == NOT_REPRODUCED
-    assert (
-        claims.real_concentrates(
-            offtop_ratio_small_s=0.9, offtop_ratio_large_s=3.0, s_split=1, closed_form_small_s=0.9
-        ).outcome
-        == REGIME
-    )
-    assert claims.real_concentrates(
-        offtop_ratio_small_s=1.1, offtop_ratio_large_s=3.0, s_split=1, closed_form_small_s=0.9
-    ).outcome == (NOT_REPRODUCED)
-    c = claims.projected_concentrates(name="Linf PGD", eps=[0.1, 0.5, 1.0], top3=[0.6, 0.55, 0.4], random_top3=0.04)
-    assert c.outcome == REGIME and "0.5" in c.regime and c.key == "ch2-linf-pgd-energy"
-    assert claims.projected_concentrates(name="x", eps=[0.1], top3=[0.4], random_top3=0.04).outcome == NOT_REPRODUCED
-    with pytest.raises(ValueError):
-        claims.flow_limit(errors=[1e-2], step_sizes=[0.1])

@@ -45,6 +45,10 @@ __all__ = [
     "two_logit_flow",
     "binned_median",
     "first_crossing",
+    "gradient_tilt",
+    "lambda_max_affine",
+    "offtop_ratio",
+    "validity_table",
 ]
 
 # Below this |alpha * lambda| (or |lambda t|) the factors use their Taylor series:
@@ -409,3 +413,144 @@ def first_crossing(s, values, level: float) -> float:
         return float(s[0])
     x0, x1, y0, y1 = np.log(s[i - 1]), np.log(s[i]), np.log(v[i - 1]), np.log(v[i])
     return float(np.exp(x0 + (np.log(level) - y0) * (x1 - x0) / (y1 - y0)))
+
+
+# ----------------------------------------------------------------------------- chapter 2, sections 2.8-2.10
+
+
+def gradient_tilt(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict:
+    """The gradient in the Hessian's eigenbasis, split as ``gamma_i = sqrt(lambda_i) (U^T s)_i`` (``lem-ch2-tilt``).
+
+    With ``F = (I - p 1^T) diag(sqrt p)`` (``A = F F^T``) and ``G = F^T W = U S V^T``
+    (thin SVD, so ``H = V S^2 V^T``), the residual ``p - e_y`` equals ``F s`` for
+    ``s = diag(p)^{-1/2} (p - e_y)`` (which is ``F^+ (p - e_y)``: it is orthogonal to
+    ``sqrt p``, the null vector of ``F``), hence ``g = W^T F s = G^T s = V S U^T s``.
+    Returns a dict of tensors: ``eigvals`` (B, C) = ``S^2`` descending, ``eigvecs``
+    (B, n, C) = ``V``, ``g`` (B, n), ``a`` (B, C) = ``U^T s`` (the untilted coefficients),
+    ``s`` (B, C), ``gamma`` (B, C) = ``V^T g`` (computed directly), and ``fit_error`` (B,)
+    = ``|F s - (p - e_y)| / |p - e_y|``.
+    """
+    from .curvature import _residual, softmax_curvature_factor
+
+    W, b = local_linear_map(model, x)
+    y = check_labels(y, batch=x.shape[0], num_classes=W.shape[1])
+    p = torch.softmax(b + torch.einsum("bcn,bn->bc", W, x.reshape(x.shape[0], -1)), dim=-1)
+    r = _residual(p, y)
+    F_ = softmax_curvature_factor(p)
+    s = r / p.sqrt()
+    G = torch.einsum("bcd,bcn->bdn", F_, W)
+    U, S, Vh = torch.linalg.svd(G, full_matrices=False)
+    V = Vh.transpose(1, 2)
+    g = torch.einsum("bcn,bc->bn", W, r)
+    fit = (torch.einsum("bcd,bd->bc", F_, s) - r).norm(dim=1) / r.norm(dim=1)
+    return {
+        "eigvals": S**2,
+        "eigvecs": V,
+        "g": g,
+        "a": torch.einsum("bcd,bc->bd", U, s),
+        "s": s,
+        "gamma": torch.einsum("bnc,bn->bc", V, g),
+        "fit_error": fit,
+    }
+
+
+def lambda_max_affine(W: torch.Tensor, b: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Top eigenvalue (B,) of ``W^T A(p) W`` with ``p = softmax(W x + b)``: the Hessian of a frozen region.
+
+    ``W`` (B, C, n) and ``b`` (B, C) from :func:`advnotes.linear_regions.local_linear_map`
+    at the clean inputs; ``x`` (B, n) any inputs (e.g. ``x + delta_t`` along an attack).
+    Chapter 2 measures with it how the curvature the frozen-gate attack meets changes
+    along its path (section 2.8): ``lambda_max = sigma_1(F^T W)^2``.
+    """
+    from .curvature import softmax_curvature_factor
+
+    p = torch.softmax(b + torch.einsum("bcn,bn->bc", W, x.reshape(x.shape[0], -1)), dim=-1)
+    G = torch.einsum("bcd,bcn->bdn", softmax_curvature_factor(p), W)
+    return torch.linalg.matrix_norm(G, ord=2) ** 2
+
+
+def offtop_ratio(eigvecs: torch.Tensor, d: torch.Tensor, base: torch.Tensor, *, k: int = 1) -> torch.Tensor:
+    """Per input (B,): the share of ``|d|^2`` off the top-``k`` eigenvectors over that of ``base``.
+
+    ``(1 - E_k(d)) / (1 - E_k(base))`` with ``E_k`` from :func:`energy_on_top`. Below 1:
+    ``d`` is more concentrated on the top ``k`` than ``base`` (chapter 2, section 2.10,
+    where ``base`` is the attack's own first step: ``g`` for gradient ascent, FGSM for
+    PGD). Inputs whose ``base`` lies entirely on the top ``k`` raise ``ValueError``.
+    """
+    off_base = 1 - energy_on_top(eigvecs, base, k)
+    if (off_base <= 0).any():
+        raise ValueError("base has no energy off the top-k eigenvectors for some input; the ratio is undefined.")
+    return (1 - energy_on_top(eigvecs, d, k)) / off_base
+
+
+def validity_table(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, step_sizes, steps, project: dict | None = None
+) -> dict:
+    """The closed form against the real, frozen-gate and projected attacks, per (step size, m, input).
+
+    Chapter 2, sections 2.6-2.10. For every ``alpha`` in ``step_sizes`` it runs plain
+    gradient ascent on ``model`` and on ``FrozenGates(model, x)`` (once each, recording
+    every ``m`` in ``steps``) and, if ``project`` is given (keyword arguments ``eps`` and
+    ``clamp`` of :func:`advnotes.attacks.gradient_ascent`), the projected attack. Returns
+    a dict of flat float64 NumPy arrays, one entry per (alpha, m, input):
+
+    ``s`` = alpha m lambda_max; ``m``; ``err_real``/``err_frozen``: relative error of the
+    closed form against the real/frozen attack; ``closed_over_real``,
+    ``closed_over_frozen``, ``frozen_over_real``: ratios of norms; ``gate_term`` =
+    ``|real - frozen| / |real|``, ``softmax_term`` = ``|frozen - closed| / |real|`` and
+    ``gate_over_softmax`` their ratio;
+    ``flips``: fraction of gates flipped by the real attack; ``lam_frozen``/``lam_real``:
+    lambda_max of the Hessian at ``x + delta_m`` (frozen: clean region's ``W``; real:
+    the region reached) over the clean lambda_max; ``offtop_real``/``offtop_closed``/
+    ``offtop_proj``: :func:`offtop_ratio` of each against ``g`` (k = 1, clean eigenvectors);
+    ``E1_g``/``E1_real``: the shares :func:`energy_on_top` (k = 1) of ``g`` and of the real attack.
+    """
+    from .curvature import input_gradient, input_hessian_eig
+    from .linear_regions import FrozenGates, count_gate_flips, gate_pattern
+
+    lam, V = input_hessian_eig(model, x, y)
+    g = input_gradient(model, x, y)
+    W, b = local_linear_map(model, x)
+    frozen = FrozenGates(model, x)
+    n_gates = gate_pattern(model, x).shape[1]
+    rows: dict[str, list] = {}
+
+    def add(key, val):
+        rows.setdefault(key, []).append(val.detach().double().cpu())
+
+    for a in step_sizes:
+        real = gradient_ascent_path(model, x, y, step_size=a, record=steps)
+        froz = gradient_ascent_path(frozen, x, y, step_size=a, record=steps)
+        proj = None
+        if project is not None:
+            proj = {m: _projected(model, x, y, a, m, project) for m in steps}
+        for m in steps:
+            closed = perturbation_closed_form(lam, V, g, step_size=a, steps=m)
+            r_, f_ = real[m], froz[m]
+            nr, nf, nc = r_.norm(dim=1), f_.norm(dim=1), closed.norm(dim=1)
+            add("s", a * m * lam[:, 0])
+            add("m", torch.full_like(nr, float(m)))
+            add("err_real", (closed - r_).norm(dim=1) / nr)
+            add("err_frozen", (closed - f_).norm(dim=1) / nf)
+            add("closed_over_real", nc / nr)
+            add("closed_over_frozen", nc / nf)
+            add("frozen_over_real", nf / nr)
+            add("gate_term", (r_ - f_).norm(dim=1) / nr)
+            add("softmax_term", (f_ - closed).norm(dim=1) / nr)
+            add("gate_over_softmax", (r_ - f_).norm(dim=1) / (f_ - closed).norm(dim=1).clamp_min(1e-300))
+            add("flips", count_gate_flips(model, x, x + r_).double() / n_gates)
+            add("lam_frozen", lambda_max_affine(W, b, x + f_) / lam[:, 0])
+            add("lam_real", input_hessian_eig(model, x + r_, y)[0][:, 0] / lam[:, 0])
+            add("offtop_real", offtop_ratio(V, r_, g))
+            add("E1_g", energy_on_top(V, g, 1))
+            add("E1_real", energy_on_top(V, r_, 1))
+            add("offtop_closed", offtop_ratio(V, closed, g))
+            if proj is not None:
+                add("offtop_proj", offtop_ratio(V, proj[m], g))
+    return {k: torch.cat(v).numpy() for k, v in rows.items()}
+
+
+def _projected(model, x, y, a, m, project):
+    from .attacks import gradient_ascent
+
+    return gradient_ascent(model, x, y, step_size=a, steps=m, **project)
