@@ -3,20 +3,61 @@
 All attacks maximise the per-example cross-entropy (the batch loss is a *sum*,
 so each example's gradient is its own) and return the perturbation ``delta`` with
 the shape of ``x``. They do not change the model or accumulate parameter
-gradients. ``model`` may be any callable mapping (B, *input_shape) to (B, C)
-logits, e.g. :class:`advnotes.linear_regions.FrozenGates`.
+gradients: attacks run the model in eval mode and restore its mode afterwards
+(:func:`advnotes.validation.eval_mode`), so batch-norm statistics are never
+updated and dropout is off (an attack on a model in training mode is the attack
+on its eval-mode function). ``model`` may be any callable mapping
+(B, *input_shape) to (B, C) logits, e.g. :class:`advnotes.linear_regions.FrozenGates`.
+
+Every attack checks its inputs first: the model is run once on ``x`` and a
+shape or dtype mismatch is reported in the model's terms; labels must lie in
+[0, C); with ``clamp`` the inputs must already lie in the box; ``steps`` may not
+exceed :data:`MAX_STEPS` (set ``advnotes.attacks.MAX_STEPS`` higher to allow
+longer runs).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 
-from .validation import check_finite, check_inputs, check_labels, check_logits, check_positive
+from .validation import (
+    check_bool,
+    check_finite,
+    check_inputs,
+    check_labels,
+    check_model_input,
+    check_positive,
+    eval_mode,
+)
 
 Model = Callable[[torch.Tensor], torch.Tensor]
+
+#: The most steps one attack may take. A longer run shows no progress and may look
+#: like a hang; set ``advnotes.attacks.MAX_STEPS`` to a larger value to allow it.
+MAX_STEPS = 100_000
+
+
+def _check_steps(steps, *, allow_zero: bool = True) -> int:
+    steps = check_positive("steps", steps, integer=True, allow_zero=allow_zero)
+    if steps > MAX_STEPS:
+        raise ValueError(
+            f"steps={steps:,} is above advnotes.attacks.MAX_STEPS = {MAX_STEPS:,} (an attack that long runs "
+            "for a very long time without showing progress); use fewer steps, or set "
+            "advnotes.attacks.MAX_STEPS to a larger value if you mean it."
+        )
+    return steps
+
+
+def _check_generator(generator) -> None:
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(
+            f"generator must be a torch.Generator (e.g. torch.Generator().manual_seed(0)) or None, "
+            f"got {type(generator).__name__}."
+        )
 
 
 def _loss_grad(model: Model, x: torch.Tensor, y: torch.Tensor, delta: torch.Tensor, *, create_graph: bool = False):
@@ -28,13 +69,39 @@ def _loss_grad(model: Model, x: torch.Tensor, y: torch.Tensor, delta: torch.Tens
     return grad
 
 
-def _prepare(model: Model, x, y):
-    x = check_inputs(x)
-    with torch.no_grad():
-        z = model(x)
-    C = check_logits(z, x.shape[0])
-    y = check_labels(y, batch=x.shape[0], num_classes=C)
+def _prepare(model: Model, x, y, clamp=None):
+    """Validate ``x``, ``y`` and the model on the whole batch (call inside :func:`eval_mode`)."""
+    z = check_model_input(model, x, probe=None)
+    y = check_labels(y, batch=x.shape[0], num_classes=int(z.shape[1]), device=x.device)
+    _check_in_box(x, clamp)
     return x, y
+
+
+def _check_in_box(x: torch.Tensor, clamp) -> None:
+    if clamp is None:
+        return
+    lo, hi = clamp
+    for name, bound in (("low", lo), ("high", hi)):
+        if isinstance(bound, torch.Tensor):
+            try:
+                ok = torch.broadcast_shapes(bound.shape, x.shape) == x.shape
+            except RuntimeError:
+                ok = False
+            if not ok:
+                raise ValueError(
+                    f"clamp's {name} bound has shape {tuple(bound.shape)}, which does not broadcast to x's shape "
+                    f"{tuple(x.shape)}; use a scalar or a tensor broadcastable to x."
+                )
+            if bound.device != x.device:
+                raise ValueError(f"clamp's {name} bound is on {bound.device} but x is on {x.device}.")
+    below, above = x < lo, x > hi
+    if below.any() or above.any():
+        n = int((below | above).sum())
+        raise ValueError(
+            f"x has {n} value(s) outside the clamp range (min {float(x.min()):.4g}, max {float(x.max()):.4g}), so "
+            "projecting x + delta onto it would move x by more than eps. Pass inputs inside the box (e.g. "
+            "advnotes.data.load_digits(scale='unit') for the threat model's [0, 1]) or clamp=None."
+        )
 
 
 def _draw(kind: str, shape, *, like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
@@ -75,21 +142,23 @@ def gradient_ascent(
     ``x + delta`` in the pixel box). ``create_graph=True`` keeps ``delta``
     differentiable w.r.t. the model's parameters (chapter 4 needs ``d delta / d theta``).
     """
-    check_positive("step_size", step_size)
-    check_positive("steps", steps, integer=True, allow_zero=True)
+    step_size = check_positive("step_size", step_size)
+    steps = _check_steps(steps)
     if eps is not None:
-        check_positive("eps", eps)
+        eps = check_positive("eps", eps)
+    create_graph = check_bool("create_graph", create_graph)
     _check_clamp(clamp)
-    x, y = _prepare(model, x, y)
-    delta = torch.zeros_like(x)
-    for _ in range(steps):
-        g = _loss_grad(model, x, y, delta, create_graph=create_graph)
-        delta = delta + step_size * g
-        if eps is not None:
-            delta = torch.clamp(delta, -eps, eps)
-        delta = _clamp_to_range(x, delta, clamp)
-        if not create_graph:
-            delta = delta.detach()
+    with eval_mode(model):
+        x, y = _prepare(model, x, y, clamp)
+        delta = torch.zeros_like(x)
+        for _ in range(steps):
+            g = _loss_grad(model, x, y, delta, create_graph=create_graph)
+            delta = delta + step_size * g
+            if eps is not None:
+                delta = torch.clamp(delta, -eps, eps)
+            delta = _clamp_to_range(x, delta, clamp)
+            if not create_graph:
+                delta = delta.detach()
     return _check_result(delta, "gradient_ascent")
 
 
@@ -110,9 +179,8 @@ def fgsm(
     ``step_size=1.25 * eps`` this is the "fast" FGSM-RS training attack of Wong et al.
     (2020), the one-step baseline of the book's threat model.
     """
-    check_positive("eps", eps)
-    step_size = eps if step_size is None else step_size
-    check_positive("step_size", step_size)
+    eps = check_positive("eps", eps)
+    step_size = eps if step_size is None else check_positive("step_size", step_size)
     return pgd_linf(
         model,
         x,
@@ -136,12 +204,23 @@ def _clamp_to_range(x: torch.Tensor, delta: torch.Tensor, clamp) -> torch.Tensor
 def _check_clamp(clamp):
     if clamp is None:
         return
+    if isinstance(clamp, (str, bytes)) or isinstance(clamp, torch.Tensor) and clamp.dim() == 0:
+        raise ValueError(f"clamp must be None or a (low, high) pair, got {clamp!r}.")
     try:
         lo, hi = clamp
     except (TypeError, ValueError):
         raise ValueError(f"clamp must be None or a (low, high) pair, got {clamp!r}.") from None
-    if not isinstance(lo, torch.Tensor) and not isinstance(hi, torch.Tensor) and not lo < hi:
-        raise ValueError(f"clamp must satisfy low < high, got {clamp!r}.")
+    for name, bound in (("low", lo), ("high", hi)):
+        if isinstance(bound, torch.Tensor):
+            if bound.is_complex() or bound.dtype == torch.bool or torch.isnan(bound).any():
+                raise ValueError(f"clamp's {name} bound must be a real tensor without NaN, got {bound!r}.")
+        elif isinstance(bound, bool) or not isinstance(bound, (int, float)) or math.isnan(bound):
+            raise ValueError(f"clamp's {name} bound must be a number or a tensor, got {bound!r}.")
+    if not isinstance(lo, torch.Tensor) and not isinstance(hi, torch.Tensor):
+        if not lo < hi:
+            raise ValueError(f"clamp must satisfy low < high, got {clamp!r}.")
+    elif not bool(torch.all(torch.as_tensor(lo) < torch.as_tensor(hi))):
+        raise ValueError("clamp must satisfy low < high everywhere; some entries of the bounds have low >= high.")
 
 
 def pgd_linf(
@@ -162,20 +241,23 @@ def pgd_linf(
     tensors broadcastable to ``x``). ``random_start`` draws ``delta_0`` uniformly in
     the ball using ``generator`` (seeded by the caller).
     """
-    check_positive("eps", eps)
-    check_positive("step_size", step_size)
-    check_positive("steps", steps, integer=True, allow_zero=True)
+    eps = check_positive("eps", eps)
+    step_size = check_positive("step_size", step_size)
+    steps = _check_steps(steps)
+    random_start = check_bool("random_start", random_start)
+    _check_generator(generator)
     _check_clamp(clamp)
-    x, y = _prepare(model, x, y)
-    if random_start:
-        delta = (_draw("uniform", x.shape, like=x, generator=generator) * 2 - 1) * eps
-    else:
-        delta = torch.zeros_like(x)
-    delta = _clamp_to_range(x, delta, clamp)
-    for _ in range(steps):
-        g = _loss_grad(model, x, y, delta)
-        delta = torch.clamp(delta + step_size * torch.sign(g), -eps, eps)
-        delta = _clamp_to_range(x, delta, clamp).detach()
+    with eval_mode(model):
+        x, y = _prepare(model, x, y, clamp)
+        if random_start:
+            delta = (_draw("uniform", x.shape, like=x, generator=generator) * 2 - 1) * eps
+        else:
+            delta = torch.zeros_like(x)
+        delta = _clamp_to_range(x, delta, clamp)
+        for _ in range(steps):
+            g = _loss_grad(model, x, y, delta)
+            delta = torch.clamp(delta + step_size * torch.sign(g), -eps, eps)
+            delta = _clamp_to_range(x, delta, clamp).detach()
     return _check_result(delta, "pgd_linf")
 
 
@@ -203,37 +285,41 @@ def pgd_l2(
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """L2 PGD: step along the normalised gradient, then project onto ``|delta|_2 <= eps``."""
-    check_positive("eps", eps)
-    check_positive("step_size", step_size)
-    check_positive("steps", steps, integer=True, allow_zero=True)
+    eps = check_positive("eps", eps)
+    step_size = check_positive("step_size", step_size)
+    steps = _check_steps(steps)
+    random_start = check_bool("random_start", random_start)
+    _check_generator(generator)
     _check_clamp(clamp)
-    x, y = _prepare(model, x, y)
-    if random_start:
-        d = _draw("normal", x.shape, like=x, generator=generator)
-        r = _draw("uniform", (x.shape[0],), like=x, generator=generator)
-        delta = _l2_normalise(d) * (eps * r).reshape(-1, *([1] * (x.dim() - 1)))
-    else:
-        delta = torch.zeros_like(x)
-    delta = _clamp_to_range(x, delta, clamp)
-    for _ in range(steps):
-        g = _loss_grad(model, x, y, delta)
-        delta = _project_l2(delta + step_size * _l2_normalise(g), eps)
-        delta = _clamp_to_range(x, delta, clamp).detach()
+    with eval_mode(model):
+        x, y = _prepare(model, x, y, clamp)
+        if random_start:
+            d = _draw("normal", x.shape, like=x, generator=generator)
+            r = _draw("uniform", (x.shape[0],), like=x, generator=generator)
+            delta = _l2_normalise(d) * (eps * r).reshape(-1, *([1] * (x.dim() - 1)))
+        else:
+            delta = torch.zeros_like(x)
+        delta = _clamp_to_range(x, delta, clamp)
+        for _ in range(steps):
+            g = _loss_grad(model, x, y, delta)
+            delta = _project_l2(delta + step_size * _l2_normalise(g), eps)
+            delta = _clamp_to_range(x, delta, clamp).detach()
     return _check_result(delta, "pgd_l2")
 
 
 def random_direction(x: torch.Tensor, *, norm: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
     """A random perturbation with L2 norm ``norm`` per example (a baseline for the attacks)."""
     x = check_inputs(x)
-    check_positive("norm", norm, allow_zero=True)
+    norm = check_positive("norm", norm, allow_zero=True)
+    _check_generator(generator)
     d = _draw("normal", x.shape, like=x, generator=generator)
     return _l2_normalise(d) * norm
 
 
 def loss_per_example(model: Model, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy of each example (B,), without gradients."""
-    x, y = _prepare(model, x, y)
-    with torch.no_grad():
+    """Cross-entropy of each example (B,), without gradients (the model runs in eval mode)."""
+    with eval_mode(model), torch.no_grad():
+        x, y = _prepare(model, x, y)
         out = F.cross_entropy(model(x), y, reduction="none")
     check_finite("the loss", out)
     return out

@@ -19,6 +19,11 @@ RobustBench's convention for images (Croce et al. 2021), adapted to 8x8 digits:
   times) and :data:`EVAL_RESTARTS` random restarts; an input counts as robust only if
   it survives every restart (:func:`robust_accuracy`).
 
+Like the attacks, :func:`robust_accuracy` runs the model in eval mode and restores
+its mode afterwards; the number of steps is capped by
+:data:`advnotes.attacks.MAX_STEPS` and the restarts by :data:`MAX_RESTARTS` (set them
+higher to allow longer evaluations).
+
 The theory of chapter 2 is about the *unprojected* attack; chapters that test it say so
 where they leave this threat model, and why.
 """
@@ -30,8 +35,9 @@ from functools import partial
 import torch
 from torch import nn
 
+from . import attacks
 from .attacks import fgsm, gradient_ascent, pgd_linf
-from .validation import check_inputs, check_labels, check_logits, check_positive
+from .validation import check_at_most, check_labels, check_model_input, check_positive, check_seed, eval_mode
 
 #: The pixel box every perturbed input must stay in.
 BOX = (0.0, 1.0)
@@ -44,6 +50,8 @@ EVAL_STEPS = 20
 EVAL_RESTARTS = 5
 #: Training attacks: steps of the multi-step attacks.
 TRAIN_STEPS = 5
+#: The most random restarts :func:`robust_accuracy` accepts (set it higher to allow more).
+MAX_RESTARTS = 1000
 
 STATEMENT = (
     f"Threat model: inputs in [0, 1] pixel units; L-inf budget eps = {EPS:g} (sweeps: "
@@ -62,8 +70,12 @@ def training_attack(kind: str, *, eps: float = EPS, steps: int = TRAIN_STEPS, st
     gradient's size is the model's, not the budget's), ``"fgsm"`` (FGSM-RS of Wong et al.:
     random start, step ``1.25 eps``; draws from torch's global generator).
     """
-    check_positive("eps", eps)
-    check_positive("steps", steps, integer=True)
+    if not isinstance(kind, str) or kind not in ("pgd", "ascent", "fgsm"):
+        raise ValueError(f"kind must be 'pgd', 'ascent' or 'fgsm', got {kind!r}.")
+    eps = check_positive("eps", eps)
+    steps = _check_steps(steps)
+    if step_size is not None:
+        step_size = check_positive("step_size", step_size)
     if kind == "pgd":
         size = 2.5 * eps / steps if step_size is None else step_size
         return partial(pgd_linf, eps=eps, step_size=size, steps=steps, clamp=BOX)
@@ -93,27 +105,44 @@ def robust_accuracy(
     The first run starts at ``delta = 0``, the others at uniform random points of the
     ball (a CPU generator seeded with ``seed``), so ``restarts=1`` is plain PGD.
     """
-    check_positive("eps", eps)
-    check_positive("steps", steps, integer=True)
-    check_positive("restarts", restarts, integer=True)
-    x = check_inputs(x)
-    with torch.no_grad():
-        C = check_logits(model(x), x.shape[0])
-    y = check_labels(y, batch=x.shape[0], num_classes=C)
-    gen = torch.Generator().manual_seed(int(seed))
-    robust = torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
-    for r in range(restarts):
-        delta = pgd_linf(
-            model,
-            x,
-            y,
-            eps=eps,
-            step_size=2.5 * eps / steps,
-            steps=steps,
-            clamp=BOX,
-            random_start=r > 0,
-            generator=gen,
-        )
-        with torch.no_grad():
-            robust &= model(x + delta).argmax(dim=1) == y
+    eps = check_positive("eps", eps)
+    steps = _check_steps(steps)
+    restarts = check_positive("restarts", restarts, integer=True)
+    check_at_most(
+        "restarts",
+        restarts,
+        MAX_RESTARTS,
+        how="use fewer restarts, or set advnotes.threat.MAX_RESTARTS to a larger value if you mean it.",
+    )
+    seed = check_seed(seed)
+    with eval_mode(model):
+        z = check_model_input(model, x, probe=None)
+        y = check_labels(y, batch=x.shape[0], num_classes=int(z.shape[1]), device=x.device)
+        gen = torch.Generator().manual_seed(seed)
+        robust = torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
+        for r in range(restarts):
+            delta = pgd_linf(
+                model,
+                x,
+                y,
+                eps=eps,
+                step_size=2.5 * eps / steps,
+                steps=steps,
+                clamp=BOX,
+                random_start=r > 0,
+                generator=gen,
+            )
+            with torch.no_grad():
+                robust &= model(x + delta).argmax(dim=1) == y
     return float(robust.double().mean())
+
+
+def _check_steps(steps) -> int:
+    steps = check_positive("steps", steps, integer=True)
+    check_at_most(
+        "steps",
+        steps,
+        attacks.MAX_STEPS,
+        how="use fewer steps, or set advnotes.attacks.MAX_STEPS to a larger value if you mean it.",
+    )
+    return steps
