@@ -418,3 +418,98 @@ def test_two_logit_flow_bad_inputs(binary_model, trained_mlp, digits64):
         theory.two_logit_flow(binary_model, x, y.clamp(max=1), t=-1.0)
     d0, u0 = theory.two_logit_flow(binary_model, x, y.clamp(max=1), t=0.0)
     assert torch.equal(d0, torch.zeros_like(d0))
+
+
+# ----------------------------------------------------------------------------- the gradient's tilt, sections 2.7-2.10
+
+
+def test_gradient_tilt_against_autograd_and_dense_eigh(trained_mlp, digits64):
+    """gamma_i = sqrt(lambda_i) (U^T s)_i, with g from autograd and the spectrum from a dense eigh."""
+    x, y = digits64.x_test[:12], digits64.y_test[:12]
+    t = theory.gradient_tilt(trained_mlp, x, y)
+    xr = x.clone().requires_grad_(True)
+    (g_auto,) = torch.autograd.grad(torch.nn.functional.cross_entropy(trained_mlp(xr), y, reduction="sum"), xr)
+    assert rel(t["g"], g_auto) < 1e-10
+    _, H = input_hessian(trained_mlp, x, y)
+    dense = torch.linalg.eigvalsh(H).flip(-1)[:, : t["eigvals"].shape[1]]
+    assert float((t["eigvals"] - dense).abs().max()) < 1e-10 * float(dense.abs().max())
+    assert float(t["fit_error"].max()) < 1e-12
+    # the lemma: gamma = sqrt(lambda) * a, with gamma computed from g directly
+    assert rel(t["eigvals"].sqrt() * t["a"], t["gamma"]) < 1e-10
+    # |s|^2 = (1 - p_y)/p_y, and s is orthogonal to sqrt(p) (the null vector of F)
+    with torch.no_grad():
+        p = torch.softmax(trained_mlp(x), 1)
+    p_y = p.gather(1, y[:, None]).squeeze(1)
+    assert torch.allclose((t["s"] ** 2).sum(1), (1 - p_y) / p_y, rtol=1e-8)
+    assert float((t["s"] * p.sqrt()).sum(1).abs().max()) < 1e-12
+
+
+def test_gradient_tilt_on_a_hand_made_affine_model():
+    """A 2-class affine model: H = k sigma(u) sigma(-u) w w^T, so gamma_1 = -sigma(-u) |w| and lambda_1 = ..."""
+    torch.manual_seed(3)
+    model = torch.nn.Sequential(torch.nn.Linear(5, 2)).double()
+    x = torch.randn(4, 5, dtype=D)
+    y = torch.tensor([0, 1, 0, 1])
+    t = theory.gradient_tilt(model, x, y)
+    Wt = model[0].weight.detach()
+    w = (Wt[0] - Wt[1])[None] * (1 - 2 * y.double())[:, None]  # grad of the margin u = z_y - z_other
+    with torch.no_grad():
+        z = model(x)
+    u = z.gather(1, y[:, None]).squeeze(1) - z.gather(1, (1 - y)[:, None]).squeeze(1)
+    k = (w * w).sum(1)
+    lam = k * torch.sigmoid(u) * torch.sigmoid(-u)
+    assert torch.allclose(t["eigvals"][:, 0], lam, rtol=1e-10)
+    assert torch.allclose(t["gamma"][:, 0].abs(), torch.sigmoid(-u) * k.sqrt(), rtol=1e-10)
+
+
+def test_lambda_max_affine_against_autograd_hessian(trained_mlp, digits64):
+    x, y = digits64.x_test[:6], digits64.y_test[:6]
+    W, b = local_linear_map(trained_mlp, x)
+    far = x + 0.7 * torch.randn(x.shape, dtype=D, generator=torch.Generator().manual_seed(2))
+    got = theory.lambda_max_affine(W, b, far)
+    for i in range(len(x)):
+
+        def loss(v, i=i):
+            return torch.nn.functional.cross_entropy((W[i] @ v + b[i])[None], y[i : i + 1])
+
+        Hi = torch.func.hessian(loss)(far[i])
+        assert abs(float(torch.linalg.eigvalsh(Hi)[-1]) - float(got[i])) < 1e-10 * float(got[i]) + 1e-15
+    # at the clean inputs it is the top eigenvalue of input_hessian_eig
+    assert torch.allclose(theory.lambda_max_affine(W, b, x), input_hessian_eig(trained_mlp, x, y)[0][:, 0], rtol=1e-10)
+
+
+def test_offtop_ratio_against_explicit_projection():
+    lam, V, _ = random_spectrum(B=3, n=6, seed=4)
+    V = V[:, :, :3]
+    gen = torch.Generator().manual_seed(1)
+    d, base = torch.randn(3, 6, dtype=D, generator=gen), torch.randn(3, 6, dtype=D, generator=gen)
+
+    def off(v):
+        return 1 - (V[:, :, 0] * v).sum(1) ** 2 / (v * v).sum(1)
+
+    assert torch.allclose(theory.offtop_ratio(V, d, base), off(d) / off(base), rtol=1e-12)
+    assert torch.allclose(theory.offtop_ratio(V, base, base), torch.ones(3, dtype=D))
+    with pytest.raises(ValueError, match="no energy off"):
+        theory.offtop_ratio(V, d, V[:, :, 0].clone())
+    with pytest.raises(ValueError):
+        theory.offtop_ratio(V, d, base, k=4)
+
+
+def test_validity_table_small_steps_and_first_step(trained_mlp, digits64):
+    x, y = digits64.x_test[:10], digits64.y_test[:10]
+    tab = theory.validity_table(
+        trained_mlp, x, y, step_sizes=[1e-4, 0.5], steps=[1, 3], project={"eps": 0.1, "clamp": (0.0, 1.0)}
+    )
+    assert all(len(v) == 2 * 2 * 10 for v in tab.values())
+    first = tab["m"] == 1
+    assert tab["err_real"][first].max() < 1e-9  # m = 1: the closed form is the attack
+    tiny = tab["s"] < 1e-3
+    assert tiny.any() and tab["err_real"][tiny].max() < 1e-5 and tab["flips"][tiny].max() == 0
+    assert np.allclose(tab["closed_over_real"][tiny], 1, atol=1e-5)
+    assert np.allclose(tab["gate_term"][tiny], 0, atol=1e-12)  # no flips: real == frozen
+    assert np.allclose(tab["lam_frozen"][first & tiny], 1, atol=1e-3)
+    # decomposition: closed - real = (closed - frozen) + (frozen - real), so the triangle inequality holds
+    assert (tab["err_real"] <= tab["softmax_term"] + tab["gate_term"] + 1e-12).all()
+    assert ((tab["E1_real"] >= 0) & (tab["E1_real"] <= 1 + 1e-12)).all()
+    # the unprojected ascent's off-top ratio equals the one recomputed from the levels
+    assert np.allclose(tab["offtop_real"], (1 - tab["E1_real"]) / (1 - tab["E1_g"]), rtol=1e-10)
