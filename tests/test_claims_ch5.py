@@ -1,0 +1,175 @@
+"""Chapter 5's claims: declared specs, per-seed statistics against independent oracles, the evidence file,
+and the threat model as the introduction states it."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from advnotes import threat
+from advnotes.claims import HOLDS, INCONCLUSIVE, NOT_REPRODUCED, ClaimSpec, IdentitySpec, ch5, load_evidence
+
+ROOT = Path(__file__).resolve().parent.parent
+SPECS = [v for v in vars(ch5).values() if isinstance(v, (ClaimSpec, IdentitySpec))]
+CLAIMS = [s for s in SPECS if isinstance(s, ClaimSpec)]
+# The abstract's sentences that chapter 5 quotes (the paper's abstract, arXiv:2205.15130).
+ABSTRACT = (
+    "We also prove that adversarial training tends to strengthen the influence of unconfident input samples with "
+    "large gradient norms in an exponential manner. Crucially, our proofs provide a unified explanation for "
+    "previous findings in understanding adversarial training."
+)
+
+
+# ----------------------------------------------------------------------------- declarations
+def test_specs_are_chapter_5_with_reasons_and_unique_names():
+    assert len(CLAIMS) >= 3
+    names = [s.name for s in SPECS]
+    assert len(names) == len(set(names))
+    for s in SPECS:
+        assert s.chapter == 5 and s.name.startswith("ch5-")
+        assert s.reason.strip()
+
+
+def test_paper_words_are_the_abstracts_and_controls_are_the_books():
+    assert ch5.UNIFIED in ABSTRACT and ch5.RESULT2 in ABSTRACT
+    for s in CLAIMS:
+        if s.paper:
+            assert ch5.UNIFIED in s.paper or ch5.RESULT2 in s.paper, s.name
+        else:
+            assert s.reading.startswith("control:"), f"{s.name}: a claim of the book itself must be a control"
+
+
+def test_declared_criteria_match_the_readings():
+    assert ch5.FLATTER_INPUT_LOSS.direction == "<" and ch5.FLATTER_INPUT_LOSS.threshold == 0
+    assert "median" in ch5.FLATTER_INPUT_LOSS.statistic and "median" in ch5.FLATTER_INPUT_LOSS.reason
+    assert ch5.LOW_CONFIDENCE_SHARE.threshold == ch5.LOW_FRACTION == 0.1
+    assert f"{ch5.CO_MIN_CLEAN:g}" in ch5.CATASTROPHIC_OVERFITTING.reading
+    assert ch5.CATASTROPHIC_OVERFITTING.threshold == ch5.NO_COLLAPSE_UNDER_PGD.threshold
+    assert ch5.ROBUST_OVERFITTING.threshold == ch5.NO_CLEAN_OVERFITTING.threshold
+    assert "(e10 - e100)/e10" in ch5.MORE_DATA.statistic
+
+
+def test_outcomes_follow_the_direction_of_each_claim():
+    down = [-0.5, -0.4, -0.6, -0.5, -0.45]
+    assert ch5.FLATTER_INPUT_LOSS.measure(down).outcome == HOLDS
+    assert ch5.FLATTER_INPUT_LOSS.measure([-x for x in down]).outcome == NOT_REPRODUCED
+    assert ch5.FLATTER_INPUT_LOSS.measure([0.3, -0.2, 0.5, -0.4, 0.1]).outcome == INCONCLUSIVE
+    assert ch5.LOW_CONFIDENCE_SHARE.measure([0.5, 0.6, 0.55, 0.7, 0.4]).outcome == HOLDS
+    assert ch5.LOW_CONFIDENCE_SHARE.measure([0.09, 0.1, 0.11, 0.1, 0.1]).outcome == INCONCLUSIVE
+    assert ch5.NO_COLLAPSE_UNDER_PGD.measure([0.0] * 5).outcome == HOLDS
+    assert ch5.CATASTROPHIC_OVERFITTING.measure([0.0] * 5).outcome == NOT_REPRODUCED
+
+
+# ----------------------------------------------------------------------------- statistics
+def test_log_median_ratio_against_numpy():
+    rng = np.random.default_rng(0)
+    a, b = rng.lognormal(size=101), rng.lognormal(size=57)
+    assert ch5.log_median_ratio(a, b) == pytest.approx(np.log(np.median(a)) - np.log(np.median(b)), rel=1e-12)
+    # the median ignores a heavy tail that moves the mean
+    tail = np.concatenate([b, [1e6]])
+    assert abs(ch5.log_median_ratio(tail, b)) < 0.1 and np.log(tail.mean() / b.mean()) > 5
+    assert ch5.log_median_ratio(torch.tensor([2.0, 2.0, 2.0]), [1.0]) == pytest.approx(math.log(2))
+    with pytest.raises(ValueError):
+        ch5.log_median_ratio([1.0, 0.0], [1.0])
+    with pytest.raises(ValueError):
+        ch5.log_median_ratio([], [1.0])
+
+
+def test_summed_gradient_shares_of_a_partition_add_to_one():
+    rng = np.random.default_rng(1)
+    g = rng.normal(size=(40, 7))  # per-sample gradients
+    total = g.sum(0)
+    groups = np.array_split(rng.permutation(40), 4)
+    shares = [ch5.summed_gradient_share(g[idx].sum(0), total) for idx in groups]
+    assert sum(shares) == pytest.approx(1.0, abs=1e-12)
+    idx = groups[0]
+    oracle = sum(float(g[i] @ total) for i in idx) / float(total @ total)
+    assert shares[0] == pytest.approx(oracle, rel=1e-12)
+    assert ch5.summed_gradient_share(torch.tensor(total), torch.tensor(total)) == pytest.approx(1.0)
+    assert ch5.summed_gradient_share(-total, total) == pytest.approx(-1.0)
+    with pytest.raises(ValueError):
+        ch5.summed_gradient_share(total, np.zeros(7))
+    with pytest.raises(ValueError):
+        ch5.summed_gradient_share(total[:3], total)
+
+
+def test_collapse_fraction():
+    assert ch5.collapse_fraction([0.2, 0.5, 0.4, 0.05], 0.9) == pytest.approx(0.9)
+    assert ch5.collapse_fraction([0.2, 0.4, 0.5], 0.9) == 0.0  # still rising: no collapse
+    assert ch5.collapse_fraction([0.2, 0.5, 0.0], 0.5) == 0.0  # degenerate model: does not count
+    assert ch5.collapse_fraction([0.2, 0.5, 0.0], 0.5, min_clean=0.0) == 1.0
+    assert ch5.collapse_fraction([0.0, 0.0], 0.95) == 0.0  # never robust: nothing to lose
+    for bad in ([], [0.5, 1.5], [np.nan]):
+        with pytest.raises(ValueError):
+            ch5.collapse_fraction(bad, 0.9)
+    with pytest.raises(ValueError):
+        ch5.collapse_fraction([0.5], 1.2)
+
+
+def test_relative_reduction_is_free_of_the_ceiling():
+    # the same absolute gain of 0.04 is a large relative gain near the ceiling, a small one far from it
+    assert ch5.relative_reduction(0.05, 0.01) == pytest.approx(0.8)
+    assert ch5.relative_reduction(0.40, 0.36) == pytest.approx(0.1)
+    assert ch5.relative_reduction(0.1, 0.2) == pytest.approx(-1.0)
+    with pytest.raises(ValueError):
+        ch5.relative_reduction(0.0, 0.0)
+    with pytest.raises(ValueError):
+        ch5.relative_reduction(1.5, 0.1)
+
+
+def test_early_stopping_gain_selects_on_validation_not_test():
+    val = [0.5, 0.8, 0.7, 0.6]
+    test = [0.5, 0.7, 0.9, 0.6]  # the test maximum (0.9) is not where validation peaks
+    assert ch5.early_stopping_gain(val, test) == pytest.approx(0.1)
+    assert ch5.early_stopping_gain([0.1, 0.3, 0.3], [0.0, 0.2, 0.5]) == pytest.approx(-0.3)  # first best
+    assert ch5.early_stopping_gain([0.1, 0.2], [0.4, 0.5]) == 0.0  # best at the end
+    with pytest.raises(ValueError):
+        ch5.early_stopping_gain([0.1], [0.1, 0.2])
+
+
+def test_summary_reads_the_outcomes():
+    recs = [
+        ch5.CATASTROPHIC_OVERFITTING.measure([0.9, 0.8, 0.95, 0.85, 0.9], regime="eps = 0.2"),
+        ch5.CATASTROPHIC_OVERFITTING.measure([0.0] * 5, regime="eps = 0.3"),
+        ch5.NO_COLLAPSE_UNDER_PGD.measure([0.0] * 5),
+        ch5.SHARE_TWO_ROUTES.check(1e-16),
+    ]
+    text = ch5.summary(recs)
+    assert "overfits catastrophically' holds in a regime (eps = 0.2: holds; eps = 0.3: not reproduced)" in text
+    assert "control: 'PGD training does not collapse' holds." in text
+    assert "curvature" not in text  # only what was recorded
+
+
+# ----------------------------------------------------------------------------- the committed evidence
+def test_committed_evidence_loads_with_the_declared_specs():
+    records = load_evidence(ROOT / "book" / "evidence" / "ch5.json")
+    claims = [r for r in records if r.kind == "claim"]
+    assert len(claims) >= 3
+    assert all(len(c.per_seed) >= 5 for c in claims)
+    assert {c.spec.name for c in claims} == {s.name for s in CLAIMS}
+    assert all(r.outcome == "verified" for r in records if r.kind == "identity")
+
+
+# ----------------------------------------------------------------------------- the introduction
+def test_intro_states_the_threat_model_of_threat_py():
+    intro = re.sub(r"\s+", " ", (ROOT / "book" / "intro.md").read_text(encoding="utf-8"))
+    assert threat.STATEMENT in intro
+    words = intro[intro.index("In words:") :]
+    assert f"$\\varepsilon={threat.EPS:g}$" in words
+    assert ", ".join(f"{e:g}" for e in threat.EPS_SWEEP[:-1]) + f" and {threat.EPS_SWEEP[-1]:g}" in words
+    assert f"{threat.EVAL_STEPS} steps of size $2.5\\varepsilon/{threat.EVAL_STEPS}$" in words
+    assert f"from each of {threat.EVAL_RESTARTS} starts" in words
+    assert f"{threat.TRAIN_STEPS} steps of size $2.5\\varepsilon/{threat.TRAIN_STEPS}$" in words
+    assert "not reproduced here" in intro and "95% Student-t interval" in intro
+
+
+def test_appendix_names_the_interval_and_the_seed_protocol():
+    text = (ROOT / "book" / "appendix_reproducibility.md").read_text(encoding="utf-8")
+    assert "scipy.stats.t" in text and "bootstrap" in text
+    for what in ("initialisation", "data order", "random start"):
+        assert what in text
