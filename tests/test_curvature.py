@@ -152,3 +152,26 @@ def test_bad_input_is_a_clear_error(fn, trained_mlp, digits64):
         fn(trained_mlp, x[0], y[:1])
     with pytest.raises(NotPiecewiseLinearError, match="Tanh"):
         fn(nn.Sequential(nn.Linear(64, 10), nn.Tanh()).double(), x, y)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_curvature_bound_and_confidently_wrong_inputs(seed):
+    """eq-lambda-bound: lambda_max(W^T A W) <= |W|_2^2 (1 - |p|^2) <= 2 |W|_2^2 (1 - max p), oracle: dense eigh.
+
+    A p close to a vertex e_k with k != y (confidently wrong) has 1 - p_y close to 1,
+    yet its curvature vanishes with 1 - max p: A does not depend on the label.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    C, n = 5, 20
+    W = torch.randn(C, n, dtype=torch.float64, generator=gen)
+    w2 = torch.linalg.matrix_norm(W, ord=2) ** 2
+    for tail in (0.5, 1e-2, 1e-5, 1e-9):
+        rest = torch.rand(C - 1, dtype=torch.float64, generator=gen)
+        p = torch.cat([torch.tensor([1.0 - tail], dtype=torch.float64), tail * rest / rest.sum()])[None]
+        A = softmax_curvature(p)[0]
+        lam = torch.linalg.eigvalsh(W.T @ A @ W)[-1]
+        tr_a = float((p * one_minus(p)).sum())
+        assert lam <= w2 * tr_a * (1 + 1e-10) and tr_a <= 2 * tail * (1 + 1e-12)
+        # the label never enters A: a confidently wrong input (y = 1, p_y <= tail) is as flat as a right one
+        p_y = float(p[0, 1])
+        assert 1 - p_y >= 1 - tail and lam <= 2 * w2 * tail * (1 + 1e-10)

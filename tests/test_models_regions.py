@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from advnotes.linear_regions import FrozenGates, count_gate_flips, gate_pattern, local_linear_map
+from advnotes.linear_regions import FrozenGates, count_gate_flips, gate_pattern, linearity_error, local_linear_map
 from advnotes.models import NotPiecewiseLinearError, check_piecewise_linear, cnn, fold_batchnorm, mlp, num_parameters
 
 
@@ -134,3 +134,32 @@ def test_linear_region_bad_input(small):
         local_linear_map(small, torch.ones(2, 5, dtype=torch.long))
     with pytest.raises(NotPiecewiseLinearError):
         local_linear_map(nn.Sequential(nn.Linear(5, 3), nn.Softplus()).double(), x)
+
+
+def test_linearity_error_is_roundoff_without_flips_and_matches_frozen_gates(small):
+    """Oracle: FrozenGates evaluates the affine map of x's region by another route."""
+    torch.manual_seed(4)
+    x = torch.randn(40, 5, dtype=torch.float64)
+    for r in (1e-6, 0.5, 3.0):
+        x_new = x + r * torch.randn_like(x)
+        err, flips = linearity_error(small, x, x_new)
+        with torch.no_grad():
+            ref = (small(x_new) - FrozenGates(small, x)(x_new)).abs().amax(dim=1)
+        assert torch.allclose(err, ref, atol=1e-10)
+        assert torch.equal(flips, count_gate_flips(small, x, x_new))
+        if (flips == 0).any():
+            assert err[flips == 0].max() < 1e-12
+    assert (flips > 0).any() and err[flips > 0].max() > 1e-3  # at r = 3 the network leaves the region
+    W, b = local_linear_map(small, x)
+    err_given, _ = linearity_error(small, x, x_new, W=W, b=b)
+    assert torch.equal(err_given, err)
+    with pytest.raises(ValueError, match="same shape"):
+        linearity_error(small, x, x_new[:3])
+
+
+def test_linearity_error_flattens_image_inputs():
+    torch.manual_seed(5)
+    net = cnn((1, 8, 8), (3,), 4, hidden=8).double().eval()
+    x = torch.randn(3, 1, 8, 8, dtype=torch.float64)
+    err, flips = linearity_error(net, x, x + 1e-9 * torch.randn_like(x))
+    assert err.shape == flips.shape == (3,) and err[flips == 0].max() < 1e-12

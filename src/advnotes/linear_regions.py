@@ -148,3 +148,27 @@ class FrozenGates(nn.Module):
         finally:
             for h in hooks:
                 h.remove()
+
+
+def linearity_error(
+    model: nn.Module,
+    x: torch.Tensor,
+    x_new: torch.Tensor,
+    *,
+    W: torch.Tensor | None = None,
+    b: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """How well the local map at ``x`` predicts the logits at ``x_new``: ``(error, flips)``, both (B,).
+
+    ``error[i] = max_c |f(x_new)_c - (W x_new + b)_c|`` with ``(W, b)`` the local map at
+    ``x`` (computed unless given), and ``flips[i]`` the number of gates that differ
+    between ``x`` and ``x_new`` (:func:`count_gate_flips`). Chapter 1, theorem
+    ``thm-local-linear``: the error is round-off wherever ``flips == 0``.
+    """
+    if W is None or b is None:
+        W, b = local_linear_map(model, x)
+    flips = count_gate_flips(model, x, x_new)  # validates the shapes
+    with torch.no_grad():
+        pred = torch.einsum("bcn,bn->bc", W, x_new.reshape(x_new.shape[0], -1)) + b
+        err = (model(x_new) - pred).abs().amax(dim=1)
+    return err, flips
