@@ -29,6 +29,7 @@ re-exports :func:`param_hessian_top_eig`).
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -144,8 +145,14 @@ def _check_attack(step_size, steps) -> None:
 # ----------------------------------------------------------------------------- the attack as a function of theta
 
 
-def _attack(space: ParamSpace, theta, x, y, step_size: float, steps: int):
-    """Plain gradient ascent ``delta <- delta + step_size * grad_x sum_i L_i``, differentiable in theta."""
+def _attack(space: ParamSpace, theta, x, y, step_size: float, steps: int, eps=None, clamp=None):
+    """Gradient ascent ``delta <- delta + step_size * grad_x sum_i L_i``, differentiable in theta.
+
+    With ``eps`` each iterate is clipped to the L-inf ball, with ``clamp=(lo, hi)`` to the box
+    ``lo <= x + delta <= hi`` (the projected attack of :func:`advnotes.threat.training_attack`
+    ``("ascent")``). Both clips are piecewise linear in theta: a clipped coordinate has zero
+    derivative, a free one keeps the derivative of the unprojected recurrence.
+    """
 
     def sum_loss(d, th):
         return F.cross_entropy(space.logits(th, x + d), y, reduction="sum")
@@ -153,39 +160,58 @@ def _attack(space: ParamSpace, theta, x, y, step_size: float, steps: int):
     d = torch.zeros_like(x)
     for _ in range(steps):
         d = d + step_size * grad(sum_loss)(d, theta)
+        if eps is not None:
+            d = torch.clamp(d, -eps, eps)
+        if clamp is not None:
+            d = torch.clamp(x + d, clamp[0], clamp[1]) - x
     return d
 
 
-def attack_delta(model: nn.Module, x, y, *, step_size: float, steps: int) -> torch.Tensor:
+def _check_projection(eps, clamp) -> None:
+    if eps is not None:
+        check_positive("eps", eps)
+    if clamp is not None:
+        try:
+            lo, hi = clamp
+        except (TypeError, ValueError):
+            raise ValueError(f"clamp must be None or a (low, high) pair, got {clamp!r}.") from None
+        if not lo < hi:
+            raise ValueError(f"clamp must satisfy low < high, got {clamp!r}.")
+
+
+def attack_delta(model: nn.Module, x, y, *, step_size: float, steps: int, eps=None, clamp=None) -> torch.Tensor:
     """The plain gradient-ascent perturbation ``delta_m`` (shape of ``x``), computed with ``torch.func``.
 
     Same recurrence as :func:`advnotes.attacks.gradient_ascent` (chapter 2,
     ``eq-ch2-attack``): ``delta_0 = 0``, ``delta_{t+1} = delta_t + alpha grad_x L(x + delta_t)``
     with the per-example loss. Written with ``torch.func.grad`` so that
-    :func:`jeff_mvp` can differentiate it with respect to the parameters.
+    :func:`jeff_mvp` can differentiate it with respect to the parameters. ``eps`` and
+    ``clamp`` project each iterate as :func:`advnotes.threat.training_attack` ``("ascent")`` does.
     """
     _check_attack(step_size, steps)
+    _check_projection(eps, clamp)
     space, x, y = _check_model_data(model, x, y)
-    d = _attack(space, space.theta, x, y, float(step_size), int(steps)).detach()
+    d = _attack(space, space.theta, x, y, float(step_size), int(steps), eps, clamp).detach()
     check_finite("the attack's perturbation (lower step_size or steps)", d)
     return d
 
 
-def _training_grad_fn(space: ParamSpace, x, y, step_size: float, steps: int) -> Callable:
+def _training_grad_fn(space: ParamSpace, x, y, step_size: float, steps: int, eps=None, clamp=None) -> Callable:
     """``G(theta) = d/d theta' L(x + delta(theta); theta')`` at ``theta' = theta`` (chapter 4, ``eq-ch4-G``)."""
 
     def G(theta):
-        d = _attack(space, theta, x, y, step_size, steps)
+        d = _attack(space, theta, x, y, step_size, steps, eps, clamp)
         return grad(space.loss)(theta, x + d, y)
 
     return G
 
 
-def training_gradient(model: nn.Module, x, y, *, step_size: float, steps: int) -> torch.Tensor:
+def training_gradient(model: nn.Module, x, y, *, step_size: float, steps: int, eps=None, clamp=None) -> torch.Tensor:
     """The adversarial training gradient ``G(theta)`` (P,): the step of ``train`` is ``-lr * G``."""
     _check_attack(step_size, steps)
+    _check_projection(eps, clamp)
     space, x, y = _check_model_data(model, x, y)
-    return _training_grad_fn(space, x, y, float(step_size), int(steps))(space.theta).detach()
+    return _training_grad_fn(space, x, y, float(step_size), int(steps), eps, clamp)(space.theta).detach()
 
 
 # ----------------------------------------------------------------------------- matrix-vector products
@@ -219,8 +245,10 @@ def _hvp_fn_forward_over_reverse(space: ParamSpace, x, y) -> Callable[[torch.Ten
     return lambda v: jvp(lambda th: g(th, x, y), (theta,), (v,))[1]
 
 
-def _jeff_fn(space: ParamSpace, x, y, step_size: float, steps: int) -> Callable[[torch.Tensor], torch.Tensor]:
-    G = _training_grad_fn(space, x, y, step_size, steps)
+def _jeff_fn(
+    space: ParamSpace, x, y, step_size: float, steps: int, eps=None, clamp=None
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    G = _training_grad_fn(space, x, y, step_size, steps, eps, clamp)
     theta = space.theta
     return lambda v: jvp(G, (theta,), (v,))[1]
 
@@ -240,16 +268,18 @@ def hvp_fixed_delta(model: nn.Module, x, y, delta, v) -> torch.Tensor:
     return _hvp_fn(space, x + delta, y)(v).detach()
 
 
-def jeff_mvp(model: nn.Module, x, y, v, *, step_size: float, steps: int) -> torch.Tensor:
+def jeff_mvp(model: nn.Module, x, y, v, *, step_size: float, steps: int, eps=None, clamp=None) -> torch.Tensor:
     """``J_eff v`` (P,), the Jacobian of the adversarial training gradient, through ``delta(theta)``.
 
     ``J_eff = H_thth + H_thx d delta/d theta`` (chapter 4, ``eq-ch4-jeff``), with ``delta`` the
-    plain gradient-ascent attack (``step_size``, ``steps``). ``steps=0`` gives ``H_clean v``.
+    plain gradient-ascent attack (``step_size``, ``steps``; projected with ``eps`` / ``clamp``).
+    ``steps=0`` gives ``H_clean v``.
     """
     _check_attack(step_size, steps)
+    _check_projection(eps, clamp)
     space, x, y = _check_model_data(model, x, y)
     v = _check_vector(v, space)
-    return _jeff_fn(space, x, y, float(step_size), int(steps))(v).detach()
+    return _jeff_fn(space, x, y, float(step_size), int(steps), eps, clamp)(v).detach()
 
 
 # ----------------------------------------------------------------------------- eigen-solvers
@@ -575,6 +605,8 @@ def jeff_top_eig(
     max_mvp: int = 2000,
     seed: int = 0,
     v0: torch.Tensor | None = None,
+    eps: float | None = None,
+    clamp: tuple | None = None,
 ):
     """Eigenvalues of ``J_eff`` with the largest real part, from Jacobian-vector products.
 
@@ -587,14 +619,16 @@ def jeff_top_eig(
     :func:`power_iteration` (dominant-magnitude eigenvalue, real case only).
     Returns ``eigvals`` (k,) complex128 sorted by descending real part, ``eigvecs``
     (P, k) complex128 (both on the model's device), and the number of products used. The quantity that decides
-    whether a training step with learning rate ``eta`` overshoots along a real
-    eigen-direction is ``eta * Re mu_1`` compared with 2 (chapter 4, ``eq-ch4-jeff``).
+    whether a training step with learning rate ``eta`` overshoots is the spectral radius of
+    ``I - eta J_eff`` (:func:`step_radius`): ``|1 - eta mu| > 1`` for some eigenvalue ``mu``
+    (chapter 4, ``eq-ch4-radius``). ``eps`` / ``clamp`` project the attack (see :func:`attack_delta`).
     """
     _check_attack(step_size, steps)
+    _check_projection(eps, clamp)
     space, x, y = _check_model_data(model, x, y)
     _check_solver_knobs(k, tol, space.size)
     check_positive("max_mvp", max_mvp, integer=True)
-    mv = _jeff_fn(space, x, y, float(step_size), int(steps))
+    mv = _jeff_fn(space, x, y, float(step_size), int(steps), eps, clamp)
     if method == "power":
         if k != 1:
             raise ValueError("method='power' finds one eigenpair; use k=1 or method='arnoldi'.")
@@ -648,7 +682,9 @@ def sample_shares(model: nn.Module, x, y, v, *, delta: torch.Tensor | None = Non
     return _normalise_shares(q)
 
 
-def jeff_sample_shares(model: nn.Module, x, y, v, *, step_size: float, steps: int) -> torch.Tensor:
+def jeff_sample_shares(
+    model: nn.Module, x, y, v, *, step_size: float, steps: int, eps=None, clamp=None
+) -> torch.Tensor:
     """Each example's share of ``v^T J_eff v`` (B,), summing to 1 (``v`` real, e.g. J_eff's top eigenvector).
 
     ``J_eff = (1/B) sum_i J_i`` where ``J_i`` is the Jacobian of example ``i``'s training
@@ -657,12 +693,13 @@ def jeff_sample_shares(model: nn.Module, x, y, v, *, step_size: float, steps: in
     computed for all examples with nested ``jvp``.
     """
     _check_attack(step_size, steps)
+    _check_projection(eps, clamp)
     space, x, y = _check_model_data(model, x, y)
     v = _check_vector(v, space)
     theta = space.theta
 
     def inner(th_a):
-        d = _attack(space, th_a, x, y, float(step_size), int(steps))
+        d = _attack(space, th_a, x, y, float(step_size), int(steps), eps, clamp)
         return jvp(lambda th_b: space.losses(th_b, x + d, y), (th_a,), (v,))[1]
 
     q = jvp(inner, (theta,), (v,))[1].detach()
@@ -859,3 +896,258 @@ def track_training(
         log.update_cos.append(float(a @ b) / denom if denom > 0 else 0.0)
     direction = v_j if v_j is not None else (v_f if v_f is not None else v_c)
     return SharpnessTrace(at, clean, fixed, jeff, log, direction / direction.norm(), n_products)
+
+
+# ----------------------------------------------------------------------------- stability of the linearised step
+
+
+def step_radius(eta: float, eigvals) -> float:
+    """``max_i |1 - eta mu_i|`` over the given eigenvalues (complex allowed): ``rho(I - eta J)`` restricted to them.
+
+    The linearised training step ``Delta theta <- (I - eta J) Delta theta`` is unstable iff the
+    spectral radius of ``I - eta J`` exceeds 1 (chapter 4, ``eq-ch4-radius``). For a real ``mu``,
+    ``|1 - eta mu| > 1`` iff ``eta mu > 2`` (overshoot, the sign flips every step) or ``mu < 0``
+    (slow monotone drift down a negative-curvature direction, no zig-zag). Given the
+    eigenvalues with the largest real part (Lanczos / Arnoldi), this is the overshooting side.
+    """
+    check_positive("eta", eta)
+    mu = torch.as_tensor(eigvals).to(torch.complex128).reshape(-1)
+    if mu.numel() == 0 or not torch.isfinite(torch.view_as_real(mu)).all():
+        raise ValueError("eigvals must be a non-empty list of finite numbers.")
+    return float((1 - float(eta) * mu).abs().max())
+
+
+def onset_lr(eigvals) -> float:
+    """The smallest learning rate at which some ``mu`` with ``Re mu > 0`` gives ``|1 - eta mu| > 1``.
+
+    ``|1 - eta mu|^2 = 1 - 2 eta Re mu + eta^2 |mu|^2 > 1`` iff ``eta > 2 Re mu / |mu|^2``
+    (chapter 4, ``eq-ch4-onset``); for a real ``mu`` this is ``2 / mu``. Returns ``inf`` when no
+    eigenvalue has a positive real part.
+    """
+    mu = torch.as_tensor(eigvals).to(torch.complex128).reshape(-1)
+    if mu.numel() == 0 or not torch.isfinite(torch.view_as_real(mu)).all():
+        raise ValueError("eigvals must be a non-empty list of finite numbers.")
+    pos = mu[mu.real > 0]
+    if pos.numel() == 0:
+        return math.inf
+    return float((2 * pos.real / pos.abs() ** 2).min())
+
+
+def negative_cosines(log, *, window: int) -> float:
+    """Fraction of the last ``window`` successive-update cosines of a TrainLog that are negative."""
+    check_positive("window", window, integer=True)
+    cos = log.update_cos[-window:]
+    if len(cos) < window:
+        raise ValueError(f"the log has {len(log.update_cos)} cosines, fewer than window={window}.")
+    return sum(c < 0 for c in cos) / window
+
+
+class _Recorder:
+    """An attack that records the perturbations it returns (or returns one frozen perturbation)."""
+
+    def __init__(self, attack: Callable | None = None, frozen: torch.Tensor | None = None):
+        self.attack, self.frozen, self.deltas = attack, frozen, []
+
+    def __call__(self, model, x, y):
+        d = self.frozen if self.frozen is not None else self.attack(model, x, y).detach()
+        self.deltas.append(d)
+        return d
+
+
+def continue_training(model: nn.Module, x, y, *, lr: float, steps: int, attack: Callable, window: int, freeze: bool):
+    """Train a copy of ``model`` for ``steps`` more steps; return (negative-cosine fraction, jump fraction).
+
+    ``freeze=False`` recomputes the attack at every step (adversarial training as usual);
+    ``freeze=True`` keeps the perturbation computed at the starting weights for every step,
+    so the step's Jacobian is ``H_thth`` at that fixed ``delta`` (chapter 4, section 4.6). The jump
+    fraction is the mean, over successive steps, of the fraction of input coordinates whose
+    perturbation moved by more than a tenth of its largest entry (0 when frozen).
+    """
+    from .training import train
+
+    net = copy.deepcopy(model)
+    rec = _Recorder(frozen=attack(net, x, y).detach()) if freeze else _Recorder(attack)
+    log = train(net, x, y, lr=lr, steps=steps, attack=rec)
+    D = torch.stack(rec.deltas)
+    scale = float(D.abs().max())
+    jumps = float(((D[1:] - D[:-1]).abs() > 0.1 * scale).double().mean()) if scale > 0 else 0.0
+    return negative_cosines(log, window=window), jumps
+
+
+@dataclass(frozen=True)
+class Onset:
+    """The learning rate at which training from a checkpoint starts to zig-zag, found by bisection.
+
+    ``lr``: geometric midpoint of the final bracket ``[lo, hi]`` (``lo`` calm, ``hi`` oscillating);
+    ``resolution``: ``hi / lo - 1``, the relative width of the bracket; ``bracketed``: whether the
+    initial bracket was valid (if not, ``lr`` is the bound it crossed: ``lo`` if ``lo`` already
+    zig-zags, ``hi`` if ``hi`` does not, a censored value); ``runs``: short runs spent.
+    """
+
+    lr: float
+    lo: float
+    hi: float
+    bracketed: bool
+    runs: int
+
+    @property
+    def resolution(self) -> float:
+        return self.hi / self.lo - 1
+
+
+def find_onset(
+    model: nn.Module,
+    x,
+    y,
+    *,
+    attack: Callable | None,
+    lo: float,
+    hi: float,
+    steps: int,
+    window: int,
+    iters: int,
+    level: float = 0.5,
+) -> Onset:
+    """Bisect (in ``log eta``) for the smallest learning rate whose short run zig-zags (chapter 4, section 4.7).
+
+    A run of ``steps`` full-batch steps from ``model`` (a copy; the model is not changed)
+    "zig-zags" when at least ``level`` of its last ``window`` update cosines are negative. The
+    bracket ``[lo, hi]`` is checked first (``lo`` calm, ``hi`` zig-zagging), then halved ``iters``
+    times, so its relative width is about ``(hi/lo)^(2^-iters) - 1``.
+    """
+    from .training import train
+
+    check_positive("lo", lo)
+    check_positive("iters", iters, integer=True, allow_zero=True)
+    if not hi > lo:
+        raise ValueError(f"need hi > lo, got lo={lo}, hi={hi}.")
+
+    def zigzags(eta):
+        net = copy.deepcopy(model)
+        log = train(net, x, y, lr=eta, steps=steps, attack=attack)
+        return negative_cosines(log, window=window) >= level
+
+    if zigzags(lo):  # censored: the onset is at or below lo
+        return Onset(lo, lo, hi, False, 1)
+    if not zigzags(hi):  # censored: the onset is above hi
+        return Onset(hi, lo, hi, False, 2)
+    for _ in range(iters):
+        mid = math.sqrt(lo * hi)
+        lo, hi = (lo, mid) if zigzags(mid) else (mid, hi)
+    return Onset(math.sqrt(lo * hi), lo, hi, True, 2 + iters)
+
+
+# ----------------------------------------------------------------------------- one seed of chapter 4's experiment
+
+
+def _step_operator(model, x, y, *, attack, jeff, k: int, tol: float):
+    """Top eigenvalues and eigenvector (real part) of the operator whose ``I - eta *`` is the step's Jacobian.
+
+    Standard training: ``H_clean``. An attack differentiable in theta (``jeff``: its knobs for
+    :func:`jeff_top_eig`): ``J_eff``. A sign-gradient attack (``jeff=None``): ``H_thth`` at its
+    ``delta``, since ``d delta / d theta = 0`` almost everywhere. Also returns that ``delta``.
+    """
+    delta = None if attack is None else attack(model, x, y).detach()
+    if jeff is not None:
+        mu, V, _ = jeff_top_eig(model, x, y, **jeff, k=k, tol=tol)
+        return mu, V[:, 0].real.to(x.dtype), delta
+    vals, V, _ = param_hessian_top_eig(model, x, y, delta=delta, k=k, tol=tol)
+    return vals.to(torch.complex128), V[:, 0], delta
+
+
+def seed_experiment(
+    seed: int,
+    x,
+    y,
+    *,
+    make_model: Callable[[int], nn.Module],
+    runs: dict,
+    lr: float,
+    steps: int,
+    window: int,
+    probe_steps: int,
+    onset: dict | None = None,
+    k: int = 3,
+    tol: float = 1e-3,
+    x_test=None,
+    y_test=None,
+) -> dict:
+    """Everything chapter 4 measures on one seed: a dict ``{run name: {quantity: float}}``.
+
+    ``runs`` maps a name to ``(attack, jeff)``: ``attack`` for :func:`advnotes.training.train`
+    (``None``: standard training) and ``jeff``, the knobs of :func:`jeff_top_eig` for the same
+    attack (``None`` for a sign-gradient attack, whose ``d delta / d theta`` vanishes). Each run
+    trains ``make_model(seed)`` full-batch for ``steps`` steps at ``lr`` and records:
+    ``neg_cos`` (last ``window`` update cosines), ``test_acc``, ``lam_clean`` / ``lam_fixed``
+    (``lambda_1`` of the clean Hessian and of ``H_thth`` at the final ``delta``), ``radius``
+    (``rho(I - lr * step operator)`` over its top ``k`` eigenvalues), ``mu_re`` / ``mu_im`` (its top
+    eigenvalue), ``n_eff`` (participation number of the per-sample shares of its top eigenvector),
+    ``at_bound`` (fraction of ``delta``'s coordinates at its largest magnitude), then ``probe_steps``
+    more steps with ``delta`` recomputed (``live_neg_cos``, ``live_jumps``) and frozen
+    (``frozen_neg_cos``) (see :func:`continue_training`). With ``onset`` (keys ``lr``, ``steps``:
+    a calm warm-up; ``probe``, ``window``, ``iters``: the bisection), adversarial runs add the
+    predicted onsets ``onset_A = 2 / lambda_1(H_thth)`` and ``onset_B`` (:func:`onset_lr` of the
+    step operator) at the warm-up checkpoint, the bisected ``onset_obs`` and its ``onset_res``.
+    """
+    from .training import accuracy, train
+
+    out = {}
+    for name, (attack, jeff) in runs.items():
+        torch.manual_seed(seed)
+        model = make_model(seed)
+        log = train(model, x, y, lr=lr, steps=steps, attack=attack)
+        r = {"neg_cos": negative_cosines(log, window=window)}
+        if x_test is not None:
+            r["test_acc"] = accuracy(model, x_test, y_test)
+        mu, v, delta = _step_operator(model, x, y, attack=attack, jeff=jeff, k=k, tol=tol)
+        r["lam_clean"] = float(param_hessian_top_eig(model, x, y, tol=tol)[0][0])
+        r["lam_fixed"] = (
+            r["lam_clean"] if delta is None else float(param_hessian_top_eig(model, x, y, delta=delta, tol=tol)[0][0])
+        )
+        r["radius"] = step_radius(lr, mu)
+        r["mu_re"], r["mu_im"] = float(mu[0].real), float(mu[0].imag)
+        shares = (
+            jeff_sample_shares(model, x, y, v, **jeff)
+            if jeff is not None
+            else sample_shares(model, x, y, v, delta=delta)
+        )
+        r["n_eff"] = participation_number(shares)
+        if attack is not None:
+            r["at_bound"] = float((delta.abs() >= 0.999 * delta.abs().max()).double().mean())
+            kw = dict(lr=lr, steps=probe_steps, attack=attack, window=probe_steps // 2)
+            r["live_neg_cos"], r["live_jumps"] = continue_training(model, x, y, freeze=False, **kw)
+            r["frozen_neg_cos"], _ = continue_training(model, x, y, freeze=True, **kw)
+            if onset is not None:
+                r.update(_onset(seed, x, y, make_model=make_model, attack=attack, jeff=jeff, k=k, tol=tol, **onset))
+        out[name] = r
+    return out
+
+
+def _onset(seed, x, y, *, make_model, attack, jeff, k, tol, lr, steps, probe, window, iters) -> dict:
+    """Predicted (readings A and B) and bisected onset of the zig-zag from a calm checkpoint."""
+    from .training import train
+
+    torch.manual_seed(seed)
+    model = make_model(seed)
+    train(model, x, y, lr=lr, steps=steps, attack=attack)
+    mu, _, delta = _step_operator(model, x, y, attack=attack, jeff=jeff, k=k, tol=tol)
+    lam_fixed = float(param_hessian_top_eig(model, x, y, delta=delta, tol=tol)[0][0])
+    pred_a, pred_b = 2 / lam_fixed, onset_lr(mu)
+    found = find_onset(
+        model,
+        x,
+        y,
+        attack=attack,
+        lo=0.5 * min(pred_a, pred_b),
+        hi=2 * max(pred_a, pred_b),
+        steps=probe,
+        window=window,
+        iters=iters,
+    )
+    return {
+        "onset_A": pred_a,
+        "onset_B": pred_b,
+        "onset_obs": found.lr,
+        "onset_res": found.resolution,
+        "onset_bracketed": float(found.bracketed),
+    }
