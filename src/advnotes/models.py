@@ -5,6 +5,22 @@ ReLU, max-pooling, flattening, and batch-norm in eval mode (an affine map that
 folds into the next layer). :func:`check_piecewise_linear` walks a model and
 names the first module that breaks this (see chapter 1, "ReLU networks are
 locally linear").
+
+What is accepted, and why:
+
+- **Accepted**: Linear, Conv1d/2d/3d, nn.ReLU, MaxPool1d/2d/3d, AvgPool and
+  AdaptiveAvgPool (linear maps), Flatten/Unflatten/Identity, eval-mode dropout and
+  eval-mode batch-norm with running statistics (affine).
+- **Refused although piecewise linear**: LeakyReLU, PReLU, RReLU, ReLU6, Hardtanh,
+  Threshold, Hardshrink/Softshrink and adaptive max-pooling. The book's results and
+  tools assume ReLU gates that are 0 or 1 (the gate patterns, frozen gates and
+  closed-form curvature of :mod:`advnotes.linear_regions` and
+  :mod:`advnotes.curvature` only see ``nn.ReLU`` modules), so such a layer would be
+  silently treated as if it were linear. Write ReLU6 as two ReLUs if needed.
+- **Refused**: smooth activations (Tanh, Sigmoid, GELU, Softplus...), per-example
+  normalisation (LayerNorm, GroupNorm...), training-mode batch-norm or dropout,
+  ``nn.ReLU(inplace=True)``, and custom leaf modules (their ``forward`` cannot be
+  inspected).
 """
 
 from __future__ import annotations
@@ -14,6 +30,8 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
+
+from .validation import check_positive
 
 #: Modules that keep a network piecewise linear (eval-mode batch-norm is handled apart).
 PIECEWISE_LINEAR = (
@@ -27,12 +45,30 @@ PIECEWISE_LINEAR = (
     nn.MaxPool3d,
     nn.AvgPool1d,
     nn.AvgPool2d,
+    nn.AvgPool3d,
+    nn.AdaptiveAvgPool1d,
+    nn.AdaptiveAvgPool2d,
+    nn.AdaptiveAvgPool3d,
     nn.Flatten,
     nn.Unflatten,
     nn.Identity,
-    nn.Dropout,  # identity in eval mode; refused in train mode below
+    nn.modules.dropout._DropoutNd,  # identity in eval mode; refused in train mode below
 )
-CONTAINERS = (nn.Sequential, nn.ModuleList)
+#: Piecewise-linear modules that are refused all the same: their gates are not in {0, 1}, or the
+#: gate machinery (advnotes.linear_regions, advnotes.curvature) cannot see them.
+PIECEWISE_LINEAR_UNSUPPORTED = (
+    nn.LeakyReLU,
+    nn.PReLU,
+    nn.RReLU,
+    nn.Hardtanh,  # includes nn.ReLU6
+    nn.Threshold,
+    nn.Hardshrink,
+    nn.Softshrink,
+    nn.AdaptiveMaxPool1d,
+    nn.AdaptiveMaxPool2d,
+    nn.AdaptiveMaxPool3d,
+)
+CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 
 
 class NotPiecewiseLinearError(TypeError):
@@ -60,18 +96,32 @@ def check_piecewise_linear(model: nn.Module) -> nn.Module:
                     "couple the examples, so the map is not piecewise linear per input; call model.eval()."
                 )
             continue
-        if isinstance(module, nn.Dropout) and module.training and module.p > 0:
+        if isinstance(module, nn.modules.dropout._DropoutNd) and module.training and module.p > 0:
             raise NotPiecewiseLinearError(
-                f"module {where!r} (Dropout) is in training mode, which makes the network random; call model.eval()."
+                f"module {where!r} ({type(module).__name__}) is in training mode, which makes the network random; "
+                "call model.eval()."
             )
         if isinstance(module, nn.ReLU) and module.inplace:
             raise NotPiecewiseLinearError(
                 f"module {where!r} is nn.ReLU(inplace=True); use nn.ReLU() (torch.func needs out-of-place ops)."
             )
+        if isinstance(module, PIECEWISE_LINEAR_UNSUPPORTED):
+            raise NotPiecewiseLinearError(
+                f"module {where!r} ({type(module).__name__}) is piecewise linear but not supported: the book's "
+                "results and tools assume ReLU gates that are 0 or 1, and the gate machinery (linear_regions, "
+                "curvature) only sees nn.ReLU, so this layer would silently be treated as linear; use nn.ReLU "
+                "(ReLU6(x) = ReLU(x) - ReLU(x - 6)) or nn.MaxPool with a fixed kernel."
+            )
         if isinstance(module, PIECEWISE_LINEAR):
             continue
         if list(module.children()):
             continue  # a custom container: its children are checked one by one
+        if not type(module).__module__.startswith("torch."):
+            raise NotPiecewiseLinearError(
+                f"module {where!r} ({type(module).__name__}) is a custom module without submodules, so advnotes "
+                "cannot tell whether its forward is piecewise linear; build it from Linear/Conv, nn.ReLU, "
+                "max-pooling and Flatten modules (a custom container of such modules is fine)."
+            )
         raise NotPiecewiseLinearError(
             f"module {where!r} ({type(module).__name__}) is not piecewise linear; the results need a network "
             "built from Linear/Conv, ReLU, max-pooling, Flatten and eval-mode BatchNorm only "
@@ -82,10 +132,9 @@ def check_piecewise_linear(model: nn.Module) -> nn.Module:
 
 def mlp(in_features: int, hidden: Sequence[int] = (128, 128), num_classes: int = 10) -> nn.Sequential:
     """A ReLU MLP ``in_features -> hidden... -> num_classes`` (flattens its input first)."""
-    if in_features < 1 or num_classes < 2 or any(h < 1 for h in hidden):
-        raise ValueError(
-            f"need in_features >= 1, num_classes >= 2 and positive widths; got {in_features}, {num_classes}, {hidden}."
-        )
+    in_features = check_positive("in_features", in_features, integer=True)
+    num_classes = _num_classes(num_classes)
+    hidden = _widths("hidden", hidden)
     layers: list[nn.Module] = [nn.Flatten()]
     width = in_features
     for h in hidden:
@@ -103,9 +152,14 @@ def cnn(
     hidden: int = 64,
 ) -> nn.Sequential:
     """A ReLU CNN: [Conv3x3 -> ReLU -> MaxPool2] per channel count, then Linear -> ReLU -> Linear."""
-    if len(in_shape) != 3:
-        raise ValueError(f"in_shape must be (channels, height, width), got {tuple(in_shape)}.")
-    c, h, w = in_shape
+    if isinstance(in_shape, (str, bytes)) or not isinstance(in_shape, Sequence) or len(in_shape) != 3:
+        raise ValueError(f"in_shape must be (channels, height, width), got {in_shape!r}.")
+    c, h, w = (check_positive(f"in_shape[{i}]", v, integer=True) for i, v in enumerate(in_shape))
+    channels = _widths("channels", channels)
+    if not channels:
+        raise ValueError("channels must name at least one convolution (use mlp() for none).")
+    num_classes = _num_classes(num_classes)
+    hidden = check_positive("hidden", hidden, integer=True)
     layers: list[nn.Module] = []
     for out in channels:
         if h < 2 or w < 2:
@@ -133,19 +187,17 @@ def cnn1d(
     ``pool == 1``); then Flatten, ``Linear -> ReLU`` per entry of ``hidden``, and a final
     Linear to ``num_classes`` logits. Piecewise linear throughout.
     """
-    ints = {"length": length, "in_channels": in_channels, "kernel_size": kernel_size, "pool": pool}
-    for name, value in ints.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}.")
-    for name, widths in (("channels", channels), ("hidden", hidden)):
-        if (
-            not isinstance(widths, Sequence)
-            or isinstance(widths, str)
-            or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in widths)
-        ):
-            raise ValueError(f"{name} must be a sequence of positive integers, got {widths!r}.")
+    length, in_channels, kernel_size, pool = (
+        check_positive(name, value, integer=True)
+        for name, value in (
+            ("length", length),
+            ("in_channels", in_channels),
+            ("kernel_size", kernel_size),
+            ("pool", pool),
+        )
+    )
+    num_classes = _num_classes(num_classes)
+    channels, hidden = _widths("channels", channels), _widths("hidden", hidden)
     if len(channels) == 0:
         raise ValueError("channels must name at least one convolution (use mlp() for none).")
     padding = (kernel_size - 1) // 2
@@ -172,15 +224,33 @@ def cnn1d(
     return nn.Sequential(*layers)
 
 
+def _num_classes(num_classes) -> int:
+    num_classes = check_positive("num_classes", num_classes, integer=True)
+    if num_classes < 2:
+        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}.")
+    return num_classes
+
+
+def _widths(name: str, widths) -> list[int]:
+    if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence):
+        raise ValueError(f"{name} must be a sequence of positive integers (e.g. (64, 64)), got {widths!r}.")
+    try:
+        return [check_positive(f"{name}[{i}]", w, integer=True) for i, w in enumerate(widths)]
+    except ValueError as err:
+        raise ValueError(f"{name} must be a sequence of positive integers, got {widths!r} ({err})") from None
+
+
 def num_parameters(model: nn.Module) -> int:
     """Number of trainable scalars in ``model``."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"num_parameters expects a torch.nn.Module, got {type(model).__name__}.")
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 def fold_batchnorm(model: nn.Sequential) -> nn.Sequential:
     """Fold eval-mode BatchNorm layers into the preceding Linear/Conv (a new model, same function)."""
     if not isinstance(model, nn.Sequential):
-        raise TypeError("fold_batchnorm expects an nn.Sequential.")
+        raise TypeError(f"fold_batchnorm expects an nn.Sequential, got {type(model).__name__}.")
     out: list[nn.Module] = []
     for m in model:
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
@@ -188,6 +258,13 @@ def fold_batchnorm(model: nn.Sequential) -> nn.Sequential:
                 raise NotPiecewiseLinearError("fold_batchnorm needs eval-mode batch-norm; call model.eval() first.")
             if not out or not isinstance(out[-1], (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)):
                 raise ValueError("each BatchNorm must directly follow a Linear or Conv layer to be folded.")
+            width = out[-1].out_features if isinstance(out[-1], nn.Linear) else out[-1].out_channels
+            if m.num_features != width:
+                raise ValueError(
+                    f"{type(m).__name__}({m.num_features}) follows a layer with {width} outputs; they must match."
+                )
+            if not m.track_running_stats or m.running_var is None:
+                raise ValueError(f"{type(m).__name__} without running statistics cannot be folded.")
             prev = copy.deepcopy(out.pop())
             inv_std = torch.rsqrt(m.running_var + m.eps)
             scale = m.weight.detach() * inv_std if m.affine else inv_std
