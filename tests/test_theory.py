@@ -445,7 +445,7 @@ def test_gradient_tilt_against_autograd_and_dense_eigh(trained_mlp, digits64):
 
 
 def test_gradient_tilt_on_a_hand_made_affine_model():
-    """A 2-class affine model: H = k sigma(u) sigma(-u) w w^T, so gamma_1 = -sigma(-u) |w| and lambda_1 = ..."""
+    """A 2-class affine model: H = k sigma(u) sigma(-u) w w^T and g = -sigma(-u) w, with k = |w|^2."""
     torch.manual_seed(3)
     model = torch.nn.Sequential(torch.nn.Linear(5, 2)).double()
     x = torch.randn(4, 5, dtype=D)
