@@ -117,7 +117,7 @@ def check_seed(seed, *, name: str = "seed") -> int:
         raise ValueError(f"{name} must be a non-negative integer, got {value!r} ({type(value).__name__}).")
     value = int(value)
     if not 0 <= value < 2**32:
-        raise ValueError(f"{name} must be an integer in [0, 2**32 - 1] (NumPy's range), got {value}.")
+        raise ValueError(f"{name} must be a non-negative integer below 2**32 (NumPy's range), got {value}.")
     return value
 
 
