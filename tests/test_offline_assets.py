@@ -1,0 +1,73 @@
+"""The book typesets offline: MathJax 3 is bundled and configured, and the page-script fix holds.
+
+tests/test_browser.py checks the rendered pages in a browser; these checks need neither a build
+nor a browser, so they also guard a machine without Chromium.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import yaml
+
+from advnotes._htmlfixes import drop_duplicate_scripts, setup
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
+SPHINX = CONFIG["sphinx"]["config"]
+
+
+def test_mathjax_path_is_a_bundled_mathjax_3():
+    path = SPHINX["mathjax_path"]
+    assert "://" not in path and not path.startswith("//"), "MathJax must not come from a CDN"
+    found = [ROOT / static / path for static in SPHINX["html_static_path"] if (ROOT / static / path).is_file()]
+    assert found, f"{path} is in none of {SPHINX['html_static_path']}"
+    text = found[0].read_text(encoding="utf-8")
+    assert 'VERSION="3.' in text, "not a MathJax 3 component"
+    assert (found[0].parent / "LICENSE").is_file(), "ship MathJax's license with it"
+    # SVG output needs no font files; CHTML would load woff fonts from a path next to it.
+    assert "svg" in found[0].name
+
+
+def test_static_folder_is_not_the_one_jupyter_book_autoloads():
+    """Jupyter Book adds every .js of <book root>/_static to every page: MathJax would load twice."""
+    assert all(Path(p).name != "_static" or Path(p).parent != Path(".") for p in SPHINX["html_static_path"])
+    assert not (ROOT / "_static").exists()
+
+
+def test_mathjax_macros_are_kept():
+    macros = SPHINX["mathjax3_config"]["tex"]["macros"]
+    assert macros["R"] == "\\mathbb{R}" and "softmax" in macros
+
+
+def test_the_html_fix_extension_is_enabled():
+    assert "advnotes._htmlfixes" in CONFIG["sphinx"]["extra_extensions"]
+    assert SPHINX["html_context"]["default_mode"] in ("auto", "light", "dark")
+
+
+def test_duplicate_inline_scripts_are_dropped():
+    from sphinx.builders.html._assets import _JavaScript
+
+    body = 'const THEBE_JS_URL = "x"'
+    scripts = [
+        _JavaScript("_static/doctools.js", priority=200),
+        _JavaScript(None, body=body),
+        _JavaScript("_static/sphinx-thebe.js", **{"async": "async"}),
+        _JavaScript("", body=body),
+        _JavaScript("_static/doctools.js", priority=200),
+    ]
+    context = {"script_files": scripts}
+    drop_duplicate_scripts(None, "p", "page.html", context, None)
+    assert context["script_files"] == scripts[:3]
+    other = {"script_files": scripts[:3]}
+    drop_duplicate_scripts(None, "p", "page.html", other, None)
+    assert other["script_files"] == scripts[:3]
+
+
+def test_extension_setup_connects_the_handler():
+    calls = []
+    app = SimpleNamespace(connect=lambda event, handler, priority=500: calls.append((event, handler)))
+    meta = setup(app)
+    assert calls == [("html-page-context", drop_duplicate_scripts)]
+    assert meta["parallel_read_safe"] and meta["parallel_write_safe"]
