@@ -5,8 +5,11 @@ Usage: python scripts/execute.py book/ch1_input_hessian.ipynb [...]
 Outputs are stored without timings or other volatile metadata, so re-running it
 on unchanged code changes no byte: where a cell's new text output differs from the
 stored one only in what tests/nbval_sanitize.cfg masks (measured wall times, speed-ups,
-addresses), the stored output is kept. Set ADVNOTES_PROFILE=full to execute the
-full profile instead (do not commit those outputs: nbval checks the quick ones).
+addresses, the machine's kernel and CPU names), the stored output is kept. Consecutive
+stream outputs are merged (stdout before stderr), as the kernel splits a cell's printing
+into messages at timing-dependent points. The kernel runs with one BLAS thread
+(BLAS_THREADS), as under nbval. Set ADVNOTES_PROFILE=full to execute the full profile
+instead (do not commit those outputs: nbval checks the quick ones).
 """
 
 from __future__ import annotations
@@ -26,6 +29,10 @@ from nbclient import NotebookClient
 
 VOLATILE_CELL_KEYS = ("execution", "collapsed", "scrolled")
 SANITIZE_FILE = Path(__file__).resolve().parent.parent / "tests" / "nbval_sanitize.cfg"
+# As the Makefile's nbval target: one BLAS thread, so floats and printed thread counts do not depend
+# on the caller's environment. The kernel inherits these from this process.
+BLAS_THREADS = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+STREAM_ORDER = {"stdout": 0, "stderr": 1}
 
 
 def load_sanitizers(path: Path = SANITIZE_FILE) -> list[tuple[re.Pattern, str]]:
@@ -40,6 +47,46 @@ def _masked(outputs, sanitizers) -> str:
     for pattern, replacement in sanitizers:
         text = pattern.sub(replacement, text)
     return text
+
+
+def _text(output) -> str:
+    text = output.get("text", "")
+    return "".join(text) if isinstance(text, list) else text
+
+
+def merge_streams(outputs: list) -> list:
+    """Merge each run of consecutive stream outputs into one output per stream name, stdout first.
+
+    The kernel sends a cell's printing in as many messages as its output buffer was flushed, at
+    timing-dependent points, and stdout and stderr are flushed independently; a display (figure,
+    table) flushes both first, so runs never cross one and the order of text and displays is kept.
+    """
+    merged: list = []
+    run: dict = {}
+
+    def close_run():
+        merged.extend(sorted(run.values(), key=lambda o: STREAM_ORDER.get(o["name"], len(STREAM_ORDER))))
+        run.clear()
+
+    for output in outputs:
+        if output.get("output_type") != "stream":
+            close_run()
+            merged.append(output)
+        elif output["name"] in run:
+            run[output["name"]]["text"] += _text(output)
+        else:
+            first = copy.deepcopy(output)
+            first["text"] = _text(output)
+            run[output["name"]] = first
+    close_run()
+    return merged
+
+
+def normalise(nb: nbformat.NotebookNode) -> None:
+    """Merge consecutive stream outputs in every code cell (see merge_streams)."""
+    for cell in nb.cells:
+        if cell.cell_type == "code" and cell.get("outputs"):
+            cell.outputs = merge_streams(cell.outputs)
 
 
 def keep_stable_outputs(old: nbformat.NotebookNode, new: nbformat.NotebookNode, sanitizers) -> int:
@@ -72,6 +119,7 @@ def clean(nb: nbformat.NotebookNode) -> None:
 def execute(path: Path, timeout: int) -> float:
     nb = nbformat.read(path, as_version=4)
     stored = copy.deepcopy(nb)
+    normalise(stored)
     start = time.perf_counter()
     client = NotebookClient(
         nb,
@@ -83,6 +131,7 @@ def execute(path: Path, timeout: int) -> float:
     client.execute()
     elapsed = time.perf_counter() - start
     clean(nb)
+    normalise(nb)
     keep_stable_outputs(stored, nb, load_sanitizers())
     nbformat.write(nb, path)
     return elapsed
@@ -94,6 +143,7 @@ def main(argv=None) -> int:
     parser.add_argument("--timeout", type=int, default=600, help="seconds per cell (default 600)")
     args = parser.parse_args(argv)
     os.environ.setdefault("ADVNOTES_PROFILE", "quick")
+    os.environ.update(BLAS_THREADS)
     for path in args.notebooks:
         if not path.is_file():
             print(f"no such notebook: {path}", file=sys.stderr)
