@@ -6,10 +6,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CHAPTERS := $(sort $(wildcard book/*.ipynb))
-# One BLAS thread per process: the two pytest workers share the two cores.
-NBVAL_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 ADVNOTES_PROFILE=quick
+# One BLAS thread per process: the two pytest workers share the two cores, and stored outputs
+# (make execute) do not depend on the thread count.
+BLAS_ENV  := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+NBVAL_ENV := $(BLAS_ENV) ADVNOTES_PROFILE=quick
 
-.PHONY: all venv book test unit nbval build-strict execute lint bench clean
+.PHONY: all venv book test unit nbval build-strict browser execute lint bench clean
 
 all: book
 
@@ -26,28 +28,35 @@ book: $(STAMP)
 	ADVNOTES_PROFILE=$${ADVNOTES_PROFILE:-quick} $(BIN)/jupyter-book build . -W -n --keep-going
 	@echo "Book rendered: _build/html/index.html"
 
-## make test: unit tests, nbval over every chapter, lint, and a strict book build
-test: unit nbval lint build-strict
+## make test: unit tests, nbval over every chapter, lint, a strict book build, then the built
+## pages in a headless browser (skipped, with the reason, where no Chromium is installed)
+test: unit nbval lint build-strict browser
 
+## The browser tests need the built book: they run in `browser`, after build-strict.
 unit: $(STAMP)
-	$(NBVAL_ENV) $(BIN)/python -m pytest tests -q -p no:cacheprovider -n 2
+	$(NBVAL_ENV) $(BIN)/python -m pytest tests -q -p no:cacheprovider -n 2 -m "not browser"
 
+## The sanitizer (tests/nbval_sanitize.cfg) comes from addopts in pyproject.toml.
 nbval: $(STAMP)
-	$(NBVAL_ENV) $(BIN)/python -m pytest --nbval $(CHAPTERS) -q -p no:cacheprovider \
-		-n 2 --dist loadfile --nbval-sanitize-with tests/nbval_sanitize.cfg
+	$(NBVAL_ENV) $(BIN)/python -m pytest --nbval $(CHAPTERS) -q -p no:cacheprovider -n 2 --dist loadfile
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks scripts book
-	$(BIN)/ruff format --check src tests benchmarks scripts book
+	$(BIN)/ruff check conftest.py src tests benchmarks scripts book
+	$(BIN)/ruff format --check conftest.py src tests benchmarks scripts book
 
 ## The strict build renders the committed outputs (nbval has just re-executed and
 ## compared them) so that every chapter is not executed a second time.
 build-strict: $(STAMP)
 	$(BIN)/python scripts/build_book.py --strict
 
+## make browser: every page of _toc.yml in headless Chromium, offline (formulas typeset, images
+## loaded, no console error); screenshots in _build/screenshots/
+browser: build-strict
+	$(BIN)/python -m pytest tests/test_browser.py -m browser -q -p no:cacheprovider -rs
+
 ## make execute: re-run chapters in place (quick profile), storing outputs without volatile metadata
 execute: $(STAMP)
-	$(BIN)/python scripts/execute.py $(CHAPTERS)
+	$(BLAS_ENV) $(BIN)/python scripts/execute.py $(CHAPTERS)
 
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
