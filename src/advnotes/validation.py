@@ -309,9 +309,9 @@ def check_model_input(model, x, *, what: str = "the model", probe: int | None = 
         given = f"got x of shape {_shape(x)} ({_dtype_name(x.dtype)})"
         expected = _expected_input(model)
         p = _first_param(model)
-        dt = f", {_dtype_name(p.dtype)}" if p is not None else ""
+        dt = f"{_dtype_name(p.dtype)} " if p is not None else ""
         if expected is not None:
-            msg = f"{what} expects {expected[0]}{dt} but {given}; {expected[1]}."
+            msg = f"{what} expects {dt}{expected[0]} but {given}; {expected[1]}."
         else:
             msg = (
                 f"{what} failed on x of shape {_shape(x)} ({_dtype_name(x.dtype)}) with a {type(err).__name__}; "
