@@ -513,3 +513,15 @@ def test_validity_table_small_steps_and_first_step(trained_mlp, digits64):
     assert ((tab["E1_real"] >= 0) & (tab["E1_real"] <= 1 + 1e-12)).all()
     # the unprojected ascent's off-top ratio equals the one recomputed from the levels
     assert np.allclose(tab["offtop_real"], (1 - tab["E1_real"]) / (1 - tab["E1_g"]), rtol=1e-10)
+
+
+def test_projected_table_without_projection_is_the_unprojected_attack(trained_mlp, digits64):
+    x, y = digits64.x_test[:8], digits64.y_test[:8]
+    kw = {"step_sizes": [0.05, 0.5], "steps": [2, 5]}
+    free = theory.projected_table(trained_mlp, x, y, **kw)
+    tab = theory.validity_table(trained_mlp, x, y, **kw)
+    assert np.allclose(free["offtop"], tab["offtop_real"], rtol=1e-10)
+    assert np.array_equal(free["s"], tab["s"]) and np.array_equal(free["m"], tab["m"])
+    both = theory.projected_table(trained_mlp, x, y, eps=0.1, clamp=(0.0, 1.0), **kw)
+    proj = theory.validity_table(trained_mlp, x, y, project={"eps": 0.1, "clamp": (0.0, 1.0)}, **kw)
+    assert np.allclose(both["offtop"], proj["offtop_proj"], rtol=1e-10)

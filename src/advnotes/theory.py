@@ -49,6 +49,7 @@ __all__ = [
     "lambda_max_affine",
     "offtop_ratio",
     "validity_table",
+    "projected_table",
 ]
 
 # Below this |alpha * lambda| (or |lambda t|) the factors use their Taylor series:
@@ -554,3 +555,37 @@ def _projected(model, x, y, a, m, project):
     from .attacks import gradient_ascent
 
     return gradient_ascent(model, x, y, step_size=a, steps=m, **project)
+
+
+def projected_table(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    step_sizes,
+    steps,
+    eps: float | None = None,
+    clamp: tuple | None = None,
+) -> dict:
+    """Off-top ratio against ``g`` of the projected gradient ascent, per (step size, m, input).
+
+    Chapter 2, section 2.10: which part of the threat model's projection (the L-inf
+    ball ``eps``, the pixel box ``clamp``, or both) spreads the attack's energy off the
+    clean H's top eigenvector. Runs :func:`advnotes.attacks.gradient_ascent` with
+    ``eps``/``clamp`` for every ``alpha`` in ``step_sizes`` and ``m`` in ``steps``; returns
+    flat float64 NumPy arrays ``s`` (alpha m lambda_max), ``m`` and ``offtop``
+    (:func:`offtop_ratio`, k = 1), as :func:`validity_table` does.
+    """
+    from .attacks import gradient_ascent
+    from .curvature import input_gradient, input_hessian_eig
+
+    lam, V = input_hessian_eig(model, x, y)
+    g = input_gradient(model, x, y)
+    rows: dict[str, list] = {"s": [], "m": [], "offtop": []}
+    for a in step_sizes:
+        for m in steps:
+            d = gradient_ascent(model, x, y, step_size=a, steps=m, eps=eps, clamp=clamp)
+            rows["s"].append(a * m * lam[:, 0])
+            rows["m"].append(torch.full_like(lam[:, 0], float(m)))
+            rows["offtop"].append(offtop_ratio(V, d, g))
+    return {k: torch.cat(v).detach().double().cpu().numpy() for k, v in rows.items()}
