@@ -162,13 +162,6 @@ def test_rank_correlation_matches_pearson_of_ranks():
     assert inf.rank_correlation(torch.tensor(a), torch.tensor(-a)) == pytest.approx(-1.0)
 
 
-def test_top_share_by_hand():
-    w = np.array([5.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0])
-    assert inf.top_share(w, 0.1) == pytest.approx(0.5)
-    assert inf.top_share(w, 0.15) == pytest.approx(0.6)  # ceil(1.5) = 2 samples
-    assert inf.top_share(w, 1.0) == pytest.approx(1.0)
-
-
 @pytest.mark.parametrize(
     ("law", "r_of_m"),
     [
@@ -261,12 +254,6 @@ def test_statistics_bad_input():
         inf.rank_correlation([1.0, 1.0, 1.0], [1.0, 2.0, 3.0])  # constant
     with pytest.raises(ValueError):
         inf.rank_correlation([1.0, float("nan"), 3.0], [1.0, 2.0, 3.0])
-    with pytest.raises(ValueError):
-        inf.top_share([1.0, 2.0], 0.0)
-    with pytest.raises(ValueError):
-        inf.top_share([1.0, -2.0], 0.5)
-    with pytest.raises(ValueError):
-        inf.top_share([0.0, 0.0], 0.5)
     v = torch.ones(2, 4, dtype=torch.float64)
     a = torch.tensor([True, True, False, False])
     with pytest.raises(ValueError, match="> 0"):
@@ -287,35 +274,145 @@ def test_statistics_bad_input():
     assert math.isfinite(inf.fit_growth(m, np.exp(m)).exp_rate)
 
 
-# ----------------------------------------------------------------------------- chapter 3's claims can fail
-def test_ch3_checks_can_fail():
-    from advnotes.claims import HOLDS, NOT_REPRODUCED, REGIME, ch3
+# ----------------------------------------------------------------------------- groups and shares (chapter 3)
+def _probs(rows):
+    return torch.tensor(rows, dtype=torch.float64)
 
-    assert ch3.confidence_drives_curvature(rho_grad=-0.99, rho_lambda=-0.95).outcome == HOLDS
-    assert ch3.confidence_drives_curvature(rho_grad=-0.99, rho_lambda=-0.5).outcome == NOT_REPRODUCED
-    assert ch3.adversarial_term_tracks_confidence(rho_term=-0.9, steps=5, step_size=0.1).outcome == HOLDS
-    assert ch3.adversarial_term_tracks_confidence(rho_term=0.2, steps=5, step_size=0.1).outcome == NOT_REPRODUCED
-    kw = dict(lin_r2=0.5, rate=0.1, predicted_rate=0.1, asymptotic_rate=0.11)
-    assert ch3.linearised_ratio_exponential(exp_r2=0.999, best_law="exponential", **kw).outcome == HOLDS
-    assert ch3.linearised_ratio_exponential(exp_r2=0.999, best_law="power", **kw).outcome == NOT_REPRODUCED
-    assert ch3.linearised_ratio_exponential(exp_r2=0.9, best_law="exponential", **kw).outcome == NOT_REPRODUCED
-    kw["rate"] = 0.08  # 20% off the prediction
-    assert ch3.linearised_ratio_exponential(exp_r2=0.999, best_law="exponential", **kw).outcome == NOT_REPRODUCED
-    assert ch3.real_attack_regime(s_track=0.3, s_fail=1.5, s_min=0.08).outcome == REGIME
-    assert ch3.real_attack_regime(s_track=0.3, s_fail=None, s_min=0.08).outcome == HOLDS
-    assert ch3.real_attack_regime(s_track=0.0, s_fail=0.14, s_min=0.07).outcome == NOT_REPRODUCED
-    kw = dict(best_r2=0.99, exponent_unconfident=0.6, exponent_confident=1.0)
-    assert ch3.real_growth_beyond(ratio_exponent=-0.4, best_law="power", **kw).outcome == NOT_REPRODUCED
-    assert ch3.real_growth_beyond(ratio_exponent=2.0, best_law="exponential", **kw).outcome == HOLDS
-    assert ch3.training_dominated(overlap=0.9, share=0.7, checkpoint=300, steps=5).outcome == HOLDS
-    assert ch3.training_dominated(overlap=0.2, share=0.7, checkpoint=300, steps=5).outcome == NOT_REPRODUCED
-    steps = [0, 1, 3, 10]
-    rising = {25: [0.2, 0.3, 0.4, 0.5], 100: [0.6, 0.65, 0.7, 0.8]}
-    assert ch3.concentration_grows_with_attack(steps=steps, shares=rising).outcome == HOLDS
-    partly = {**rising, 300: [0.6, 0.7, 0.8, 0.5]}
-    claim = ch3.concentration_grows_with_attack(steps=steps, shares=partly)
-    assert claim.outcome == REGIME and "m <= 3" in claim.regime
-    falling = {"25": [0.5, 0.3, 0.2, 0.1]}  # evidence files store checkpoints as strings
-    assert ch3.concentration_grows_with_attack(steps=steps, shares=falling).outcome == NOT_REPRODUCED
+
+def test_confidence_groups_by_hand():
+    # 10 inputs, label 0. Two confidently wrong (max p >= 0.9 on class 1), the others by p_y.
+    p_y = [0.05, 0.02, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99]
+    rows = [[q, 1 - q, 0.0] for q in p_y]
+    y = torch.zeros(10, dtype=torch.long)
+    g = inf.confidence_groups(_probs(rows), y, frac=0.2)
+    assert g["confidently wrong"].tolist() == [True, True] + [False] * 8
+    # the two smallest p_y once the confidently wrong are set aside: 0.3 and 0.5
+    assert torch.nonzero(g["unconfident"]).squeeze(1).tolist() == [2, 3]
+    # two inputs around the median rank of p_y over all ten (ranks 4 and 5: p_y 0.6, 0.7)
+    assert torch.nonzero(g["typical"]).squeeze(1).tolist() == [4, 5]
+    both = torch.stack(list(g.values())).sum(0)
+    assert int(both.max()) == 1  # disjoint
+
+
+def test_confidence_groups_wrong_but_unsure_is_unconfident():
+    rows = [[0.3, 0.7, 0.0], [0.95, 0.05, 0.0], [0.9, 0.1, 0.0]]
+    g = inf.confidence_groups(_probs(rows), torch.zeros(3, dtype=torch.long), frac=0.3)
+    assert not g["confidently wrong"].any()  # max p = 0.7 < 0.9
+    assert g["unconfident"].tolist() == [True, False, False]
+
+
+def test_confidence_groups_bad_input():
+    y = torch.zeros(2, dtype=torch.long)
     with pytest.raises(ValueError):
-        ch3.concentration_grows_with_attack(steps=steps, shares={25: [0.1, 0.2]})
+        inf.confidence_groups(_probs([[0.5, 0.6], [1.0, 0.0]]), y)  # not on the simplex
+    with pytest.raises(ValueError):
+        inf.confidence_groups(_probs([[0.5, 0.5], [1.0, 0.0]]), y, frac=0.0)
+    with pytest.raises(ValueError):
+        inf.confidence_groups(torch.ones(3, dtype=torch.float64), y)
+
+
+def test_gradient_shares_match_per_sample_projections(trained_mlp, digits64):
+    x, y = digits64.x_test[:40], digits64.y_test[:40]
+    with torch.no_grad():
+        p = torch.softmax(trained_mlp(x), 1)
+    groups = inf.confidence_groups(p, y, frac=0.2)
+    delta = 0.05 * torch.randn(x.shape, generator=torch.Generator().manual_seed(0), dtype=x.dtype)
+    for d in (None, delta):
+        shares = inf.gradient_shares(trained_mlp, x, y, groups, delta=d)
+        per = _param_grad_loop(trained_mlp, x if d is None else x + d, y)  # independent oracle
+        G = per.sum(0)
+        rest = ~(groups["unconfident"] | groups["confidently wrong"] | groups["typical"])
+        for name, mask in {**groups, "rest": rest}.items():
+            ref = float(per[mask].sum(0) @ G / (G @ G))
+            assert shares[name] == pytest.approx(ref, abs=1e-10)
+        assert sum(shares.values()) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_gradient_shares_see_cancellation():
+    # two samples with opposite gradients of equal size: each carries no net share of the update
+    model = torch.nn.Linear(1, 2, bias=False).double()
+    with torch.no_grad():
+        model.weight.zero_()
+    x = torch.tensor([[1.0], [-1.0], [1.0]], dtype=torch.float64)
+    y = torch.tensor([0, 0, 1])
+    a = torch.tensor([True, False, False])
+    b = torch.tensor([False, True, False])
+    sh = inf.gradient_shares(model, x, y, {"a": a, "b": b})
+    # sample 0 and 1 have gradients g and -g (x flips sign, same label, logits 0); sample 2 has -g too
+    assert sh["a"] == pytest.approx(-1.0) and sh["b"] == pytest.approx(1.0) and sh["rest"] == pytest.approx(1.0)
+
+
+def test_gradient_shares_bad_input(trained_mlp, batch):
+    x, y = batch
+    m = torch.zeros(x.shape[0], dtype=torch.bool)
+    m[0] = True
+    with pytest.raises(ValueError, match="overlaps"):
+        inf.gradient_shares(trained_mlp, x, y, {"a": m, "b": m})
+    with pytest.raises(ValueError, match="reserved"):
+        inf.gradient_shares(trained_mlp, x, y, {"rest": m})
+    with pytest.raises(ValueError, match="boolean"):
+        inf.gradient_shares(trained_mlp, x, y, {"a": m.long()})
+
+
+def test_shares_now_uses_clean_groups_and_the_attack(trained_mlp, digits64):
+    from advnotes.attacks import gradient_ascent
+
+    x, y = digits64.x_test[:60], digits64.y_test[:60]
+    out = inf.shares_now(trained_mlp, x, y)
+    assert out["attacked"] is None and sum(out["clean"].values()) == pytest.approx(1.0)
+    att = lambda mod, xx, yy: gradient_ascent(mod, xx, yy, step_size=0.5, steps=2)  # noqa: E731
+    out2 = inf.shares_now(trained_mlp, x, y, attack=att)
+    assert out2["clean"] == out["clean"] and out2["n"]["unconfident"] == 6
+    assert sum(out2["attacked"].values()) == pytest.approx(1.0) and out2["attacked"] != out["clean"]
+
+
+# ----------------------------------------------------------------------------- the linearised model's slopes
+def test_asymptotic_and_finite_m_slopes_by_hand():
+    lam_a, lam_b, a = np.array([2.0, 8.0]), np.array([0.01]), 0.05
+    asym = inf.asymptotic_slope(lam_a, lam_b, step_size=a)
+    assert asym == pytest.approx(np.mean(np.log1p(a * lam_a)) - np.log1p(a * 0.01), rel=1e-14)
+
+    def logc(lam, m):  # log c(m) in exact form, differentiated numerically below
+        return np.log(((1 + a * lam) ** m - 1) / lam)
+
+    m, h = np.array([5.0, 50.0, 400.0]), 1e-4
+    num = [
+        np.mean([(logc(la, mm + h) - logc(la, mm - h)) / (2 * h) for la in lam_a])
+        - (logc(0.01, mm + h) - logc(0.01, mm - h)) / (2 * h)
+        for mm in m
+    ]
+    np.testing.assert_allclose(inf.finite_m_slope(lam_a, lam_b, step_size=a, steps=m), num, rtol=1e-6)
+    # the finite-m slope approaches the asymptote from below, about 1/m below while a lam_b m << 1
+    fm = inf.finite_m_slope(lam_a, lam_b, step_size=a, steps=[100.0, 1e6])
+    assert fm[0] < asym and fm[1] == pytest.approx(asym, rel=1e-6)
+    assert asym - fm[0] == pytest.approx(1 / 100, rel=0.1)
+    with pytest.raises(ValueError):
+        inf.asymptotic_slope([0.0], [1.0], step_size=0.1)
+    with pytest.raises(ValueError):
+        inf.finite_m_slope([1.0], [1.0], step_size=0.1, steps=[0.0])
+
+
+def test_log_ratio_curves_match_the_definitions(trained_mlp, batch):
+    from advnotes.curvature import input_gradient, input_hessian
+    from advnotes.theory import iterate_quadratic_attack
+
+    x, y = batch
+    a = torch.arange(B) < B // 2
+    steps, alpha = [1, 3], 0.01
+    out = inf.log_ratio_curves(trained_mlp, x, y, a, ~a, step_size=alpha, steps=steps)
+    g, H = input_hessian(trained_mlp, x, y)
+    for j, m in enumerate(steps):
+        lin = inf.linearised_term_norm(trained_mlp, x, y, iterate_quadratic_attack(H, g, step_size=alpha, steps=m))
+        ref = float(lin[a].log().mean() - lin[~a].log().mean())
+        assert out["linearised"][j] == pytest.approx(ref, rel=1e-8)
+        delta = torch.zeros_like(x)
+        for _ in range(m):  # the real attack, by hand
+            xx = (x + delta).requires_grad_(True)
+            (gx,) = torch.autograd.grad(F.cross_entropy(trained_mlp(xx), y, reduction="sum"), xx)
+            delta = delta + alpha * gx
+        real = inf.adversarial_term_norm(trained_mlp, x, y, delta)
+        assert out["real attack"][j] == pytest.approx(float(real[a].log().mean() - real[~a].log().mean()), rel=1e-8)
+    assert out["lam"].shape == (B,)
+    assert input_gradient(trained_mlp, x, y).shape == x.shape
+    with pytest.raises(ValueError):
+        inf.log_ratio_curves(trained_mlp, x, y, a, ~a, step_size=alpha, steps=[0])

@@ -12,10 +12,17 @@ a Python loop over examples:
 - :func:`adversarial_term_norm`: ``|grad_theta L(x+delta) - grad_theta L(x)|``  (``eq-ch3-first-order``)
 - :func:`linearised_term_norm`: ``|(d^2 L / d theta d x) delta|``, its first-order part
 
-plus the statistics the chapter's experiments need: group log-ratios, rank
-correlations, top-k shares and exponential / linear / power growth-law fits with
-R^2. (The real attack's iterates come from :func:`advnotes.theory.gradient_ascent_path`,
-the linearised perturbation from :func:`advnotes.theory.perturbation_closed_form`.)
+and, for groups of examples,
+
+- :func:`confidence_groups`: the unconfident decile, the confidently wrong, a typical decile
+- :func:`gradient_shares`: each group's share of the *summed* parameter gradient (a
+  projection, so samples that cancel each other do not count twice)
+
+plus the statistics the chapter's experiments need: group log-ratios, the
+linearised model's asymptotic and finite-``m`` log-ratio slopes, rank
+correlations and exponential / linear / power growth-law fits with R^2. (The real
+attack's iterates come from :func:`advnotes.theory.gradient_ascent_path`, the linearised
+perturbation from :func:`advnotes.theory.perturbation_closed_form`.)
 """
 
 from __future__ import annotations
@@ -31,14 +38,18 @@ from torch import nn
 from torch.func import functional_call, grad, jvp, vmap
 
 from .curvature import input_hessian_eig
-from .validation import check_dtype_match, check_inputs, check_labels, check_logits, check_positive
+from .validation import check_dtype_match, check_finite, check_inputs, check_labels, check_logits, check_positive
 
 __all__ = [
     "GrowthFit",
     "SampleStats",
     "adversarial_term_norm",
+    "asymptotic_slope",
     "confidence",
+    "confidence_groups",
+    "finite_m_slope",
     "fit_growth",
+    "gradient_shares",
     "group_log_ratio",
     "input_grad_norm",
     "lambda_max",
@@ -47,7 +58,6 @@ __all__ = [
     "per_sample_param_grads",
     "rank_correlation",
     "sample_stats",
-    "top_share",
 ]
 
 
@@ -268,6 +278,101 @@ def sample_stats(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> SampleSt
     )
 
 
+# ----------------------------------------------------------------------------- groups of examples
+#: A prediction is "sure" when its largest probability is at least this (chapter 3, ``sec-ch3-groups``).
+SURE = 0.9
+
+
+def confidence_groups(
+    probs: torch.Tensor, y: torch.Tensor, *, frac: float = 0.1, sure: float = SURE
+) -> dict[str, torch.Tensor]:
+    """Boolean masks (B,) of the three groups of chapter 3 (``sec-ch3-groups``), from ``p = softmax(z)``.
+
+    - ``"confidently wrong"``: ``argmax p != y`` and ``max p >= sure`` (large ``|p - e_y|``,
+      tiny curvature ``A``);
+    - ``"unconfident"``: the ``ceil(frac * B)`` examples with the smallest ``p_y`` once the
+      confidently wrong are set aside (fewer if fewer are left);
+    - ``"typical"``: the ``ceil(frac * B)`` examples around the median ``p_y`` (of all B),
+      minus any already in the other two groups.
+
+    The three masks are disjoint. ``probs`` (B, C) rows on the simplex; ``y`` (B,).
+    """
+    if not isinstance(probs, torch.Tensor) or probs.dim() != 2 or probs.shape[0] == 0:
+        raise ValueError(f"probs must be a (B, C) tensor, got {getattr(probs, 'shape', probs)}.")
+    if not isinstance(frac, (int, float)) or not 0 < frac <= 1:
+        raise ValueError(f"frac must lie in (0, 1], got {frac!r}.")
+    if not isinstance(sure, (int, float)) or not 0 < sure <= 1:
+        raise ValueError(f"sure must lie in (0, 1], got {sure!r}.")
+    check_finite("probs", probs)
+    if (probs < 0).any() or not torch.allclose(probs.sum(1), torch.ones_like(probs[:, 0]), atol=1e-6):
+        raise ValueError("probs must be probability vectors (non-negative rows summing to 1).")
+    y = check_labels(y, batch=probs.shape[0], num_classes=probs.shape[1])
+    B = probs.shape[0]
+    k = max(1, math.ceil(frac * B))
+    top, pred = probs.max(dim=1)
+    p_y = probs.gather(1, y[:, None]).squeeze(1)
+    wrong = (pred != y) & (top >= sure)
+    order = torch.argsort(torch.where(wrong, torch.full_like(p_y, math.inf), p_y), stable=True)
+    unconf = torch.zeros(B, dtype=torch.bool, device=probs.device)
+    unconf[order[: min(k, int((~wrong).sum()))]] = True
+    by_py = torch.argsort(p_y, stable=True)
+    lo = max(0, B // 2 - k // 2)
+    typical = torch.zeros_like(unconf)
+    typical[by_py[lo : lo + k]] = True
+    typical &= ~(unconf | wrong)
+    return {"unconfident": unconf, "confidently wrong": wrong, "typical": typical}
+
+
+def gradient_shares(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    groups: dict[str, torch.Tensor],
+    *,
+    delta: torch.Tensor | None = None,
+) -> dict[str, float]:
+    """Each group's share of the summed parameter gradient ``G = sum_j grad_theta L_j`` (chapter 3).
+
+    ``share_S = <sum_{i in S} grad_theta L_i, G> / |G|^2`` with ``L_i = L(x_i + delta_i, y_i)``:
+    the part of the update that group S carries *along the update itself*. A group whose
+    gradients cancel against the others' gets a small or negative share, and the shares
+    of a partition sum to 1. ``groups``: disjoint boolean masks (B,); the result has one
+    entry per group plus ``"rest"`` (the examples in none of them). One backward pass per
+    group (no per-example gradients are stored).
+    """
+    x, y = _prepare(model, x, y)
+    if delta is not None:
+        x = x + _check_delta(delta, x)
+    masks = {}
+    taken = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
+    for name, g in groups.items():
+        g = torch.as_tensor(g, device=x.device)
+        if g.dtype != torch.bool or g.shape != (x.shape[0],):
+            raise ValueError(f"group {name!r} must be a boolean mask of shape ({x.shape[0]},).")
+        if (g & taken).any():
+            raise ValueError(f"group {name!r} overlaps another group; the shares need disjoint groups.")
+        if name == "rest":
+            raise ValueError("'rest' is reserved for the examples outside every group.")
+        taken |= g
+        masks[name] = g
+    masks["rest"] = ~taken
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("the model has no trainable parameters (requires_grad=True), so no parameter gradient.")
+    with torch.enable_grad():
+        losses = F.cross_entropy(model(x), y, reduction="none")
+        sums = {}
+        for name, g in masks.items():
+            gs = torch.autograd.grad(losses[g].sum(), params, retain_graph=True, allow_unused=True)
+            flat = [(t if t is not None else torch.zeros_like(p)).reshape(-1) for t, p in zip(gs, params)]
+            sums[name] = torch.cat(flat)
+    total = torch.stack(list(sums.values())).sum(0)
+    norm2 = float(total @ total)
+    if norm2 == 0:
+        raise ValueError("the summed gradient is zero: no update to share out.")
+    return {name: float(v @ total) / norm2 for name, v in sums.items()}
+
+
 # ----------------------------------------------------------------------------- statistics
 def _as_1d(name: str, v) -> np.ndarray:
     a = v.detach().cpu().double().numpy() if isinstance(v, torch.Tensor) else np.asarray(v, dtype=np.float64)
@@ -276,6 +381,39 @@ def _as_1d(name: str, v) -> np.ndarray:
     if not np.isfinite(a).all():
         raise ValueError(f"{name} has non-finite values (NaN or inf).")
     return a
+
+
+def asymptotic_slope(lam_a, lam_b, *, step_size: float) -> float:
+    """``m -> oo`` slope of the group log-ratio in the linearised model (chapter 3, ``prop-ch3-exponential``).
+
+    ``mean_a log(1 + alpha lambda) - mean_b log(1 + alpha lambda)`` over the two groups'
+    top eigenvalues ``lam_a``, ``lam_b`` (1-d, > 0).
+    """
+    check_positive("step_size", step_size)
+    a, b = _as_1d("lam_a", lam_a), _as_1d("lam_b", lam_b)
+    if (a <= 0).any() or (b <= 0).any():
+        raise ValueError("eigenvalues must be > 0.")
+    return float(np.log1p(step_size * a).mean() - np.log1p(step_size * b).mean())
+
+
+def finite_m_slope(lam_a, lam_b, *, step_size: float, steps) -> np.ndarray:
+    """The exact slope ``d/dm`` of ``mean_a log c(m) - mean_b log c(m)`` at each ``m`` in ``steps``.
+
+    ``d/dm log c(m) = log q / (1 - q^{-m})`` with ``q = 1 + alpha lambda`` (chapter 3,
+    ``prop-ch3-exponential``); it tends to ``log q`` as ``m -> oo`` and is about ``1/m``
+    while ``alpha lambda m << 1``. Evaluated without cancellation via ``expm1``.
+    """
+    check_positive("step_size", step_size)
+    a, b = _as_1d("lam_a", lam_a), _as_1d("lam_b", lam_b)
+    m = _as_1d("steps", steps)
+    if (a <= 0).any() or (b <= 0).any() or (m <= 0).any():
+        raise ValueError("eigenvalues and steps must be > 0.")
+
+    def rate(lam):
+        lq = np.log1p(step_size * lam)[None, :]
+        return (lq / -np.expm1(-m[:, None] * lq)).mean(1)
+
+    return rate(a) - rate(b)
 
 
 def rank_correlation(a, b) -> float:
@@ -312,17 +450,6 @@ def group_log_ratio(values, group_a, group_b) -> torch.Tensor:
         raise ValueError("values must be finite and > 0 to take logs; drop m = 0 (no perturbation) first.")
     logs = values.log()
     return logs[..., masks[0]].mean(-1) - logs[..., masks[1]].mean(-1)
-
-
-def top_share(weights, frac: float) -> float:
-    """Share of ``sum(weights)`` carried by the largest ``ceil(frac * B)`` of the non-negative ``weights``."""
-    w = _as_1d("weights", weights)
-    if not isinstance(frac, (int, float)) or not 0 < frac <= 1:
-        raise ValueError(f"frac must lie in (0, 1], got {frac!r}.")
-    if (w < 0).any() or w.sum() == 0:
-        raise ValueError("weights must be non-negative with a positive sum.")
-    k = max(1, math.ceil(frac * w.size))
-    return float(np.sort(w)[::-1][:k].sum() / w.sum())
 
 
 @dataclass(frozen=True)
@@ -400,3 +527,57 @@ def fit_growth(m, r) -> GrowthFit:
         power=float(fits["pow"][0]),
         power_r2=fits["pow"][1],
     )
+
+
+# ----------------------------------------------------------------------------- the chapter's experiments
+def log_ratio_curves(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, group_a, group_b, *, step_size: float, steps
+) -> dict[str, np.ndarray]:
+    """``log r(m)`` of group a over group b, for each ``m`` in ``steps`` (chapter 3, ``sec-ch3-growth``).
+
+    ``r(m)`` is the ratio of the groups' geometric-mean adversarial terms
+    (:func:`group_log_ratio`), two ways: ``"linearised"``, ``|K delta_m|`` with the
+    quadratic model's closed-form ``delta_m`` (:func:`advnotes.theory.perturbation_closed_form`),
+    and ``"real attack"``, ``|grad_theta L(x + delta_m) - grad_theta L(x)|`` with ``m`` real,
+    unprojected gradient-ascent steps (:func:`advnotes.theory.gradient_ascent_path`).
+    Returns arrays of shape ``(len(steps),)``; also ``"lam"``, the top eigenvalues (B,).
+    """
+    from .curvature import input_gradient
+    from .theory import gradient_ascent_path, perturbation_closed_form
+
+    steps = [int(m) for m in steps]
+    if not steps or min(steps) < 1:
+        raise ValueError(f"steps must be a non-empty list of step counts >= 1, got {steps!r}.")
+    x, y = _prepare(model, x, y)
+    lam, V = input_hessian_eig(model, x, y)
+    g = input_gradient(model, x, y)
+    path = gradient_ascent_path(model, x, y, step_size=step_size, record=steps)
+    lin = torch.stack(
+        [
+            linearised_term_norm(model, x, y, perturbation_closed_form(lam, V, g, step_size=step_size, steps=m))
+            for m in steps
+        ]
+    )
+    real = adversarial_term_norm(model, x, y, torch.stack([path[m] for m in steps]))
+    out = {
+        name: group_log_ratio(v, group_a, group_b).cpu().numpy()
+        for name, v in (("linearised", lin), ("real attack", real))
+    }
+    out["lam"] = lam[:, 0].cpu().numpy()
+    return out
+
+
+def shares_now(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, attack=None, frac: float = 0.1) -> dict:
+    """Groups' shares of the update at the current parameters (chapter 3, ``sec-ch3-training``).
+
+    Groups from the clean predictions (:func:`confidence_groups`, without the typical
+    decile). Returns ``{"clean": shares of the clean summed gradient, "attacked": shares of
+    the gradient on x + attack(model, x, y) (None without an attack), "n": group sizes}``.
+    """
+    with torch.no_grad():
+        p = torch.softmax(model(x), dim=-1)
+    groups = confidence_groups(p, y, frac=frac)
+    groups.pop("typical")
+    clean = gradient_shares(model, x, y, groups)
+    attacked = None if attack is None else gradient_shares(model, x, y, groups, delta=attack(model, x, y).detach())
+    return {"clean": clean, "attacked": attacked, "n": {k: int(v.sum()) for k, v in groups.items()}}

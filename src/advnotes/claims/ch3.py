@@ -1,173 +1,223 @@
-"""Claims of chapter 3 (Result 2: adversarial training weights unconfident samples exponentially).
+"""Claims of chapter 3 (Result 2: adversarial training and the influence of unconfident samples).
 
-One check function per claim: each takes the numbers the chapter measured and
-returns a :class:`advnotes.claims.Claim` whose outcome follows from a stated
-criterion. The chapter's verdict cell and the scorecard call the same functions.
+The abstract says: "adversarial training tends to strengthen the influence of
+unconfident input samples with large gradient norms in an exponential manner". The
+chapter reads it four ways, each declared here before it is measured on trained digits
+MLPs (five seeds or more):
+
+- ``ch3-unconfident-large``: unconfident samples are the ones with large gradient norms
+  and large curvature (rank correlations across the test set);
+- ``ch3-exponential``: the log of the influence ratio (unconfident over typical) grows
+  linearly in the number of attack steps ``m``, at the rate of ``prop-ch3-exponential``,
+  in the linearised model and under the real attack;
+- ``ch3-steps``: many attack steps give the unconfident samples more influence than one;
+- ``ch3-training``: adversarial training gives the least-confident decile a larger share
+  of the update than standard training does (and than the clean gradient does).
+
+The mathematics (SymPy derivations, the batched per-sample gradients, the linearised
+model's closed form, the gradient shares of a partition) is recorded as identities.
 """
 
 from __future__ import annotations
 
-import math
+from . import VERIFIED, ClaimSpec, IdentitySpec, paper_outcome
 
-from . import HOLDS, NOT_REPRODUCED, REGIME, Claim
+CHAPTER = 3
+#: The abstract's words for Result 2.
+PAPER = (
+    "adversarial training tends to strengthen the influence of unconfident input samples "
+    "with large gradient norms in an exponential manner"
+)
+#: float64 round-off on these problems is ~1e-15; 1e-10 leaves room for conditioning.
+ROUNDOFF = 1e-10
+#: "Strong" monotone relation: the usual convention for a rank correlation, |rho| >= 0.8.
+STRONG = 0.8
 
-#: A "strong" (anti-)correlation: |Spearman rho| >= 0.8, the usual threshold for a
-#: strong monotone relation; the probe found |rho| ~ 0.99, chance gives ~0.
-RHO_STRONG = 0.8
-#: An exponential law "fits" when it explains >= 99% of the variance of the ratio and
-#: beats the linear law; its rate must match the prediction within 5% (the measured
-#: log-ratio is the exact linearised term, the prediction keeps only the top eigenvector).
-R2_FIT = 0.99
-RATE_TOL = 0.05
-#: The real attack "tracks" the linearised growth while it achieves >= 90% of the
-#: predicted growth of the log-ratio, and has "failed" once it achieves < 50% of it.
-TRACK_FRAC = 0.9
-FAIL_FRAC = 0.5
-#: Beyond the regime the ratio "keeps growing" if it grows at least like m^0.1 (a
-#: power-law exponent of 0.1 is a 26% rise over a tenfold range of m).
-MIN_GROWTH_EXPONENT = 0.1
-#: In training, the top decile "is" the unconfident decile when at least half of it
-#: is (chance: 10%), and "dominates" when it carries at least half of the total pull.
-MIN_OVERLAP = 0.5
-MIN_SHARE = 0.5
-#: A share counts as rising from one attack strength to the next unless it drops by
-#: more than this (a hundredth of the total: well above round-off, below any trend).
-SHARE_TOL = 0.01
+# --------------------------------------------------------------------------- identities
+
+RESIDUAL_MAX = IdentitySpec(
+    name="ch3-residual-max",
+    chapter=CHAPTER,
+    statement=(
+        "|p - e_y|^2 = 1 - 2 p_y + |p|^2 is convex on the simplex, 0 at p = e_y and maximal (= 2) at a "
+        "confidently wrong vertex p = e_j, j != y, where tr A = 1 - |p|^2 = 0 (SymPy, C = 2..5)"
+    ),
+    error="symbolic remainder (exact arithmetic)",
+    tolerance=ROUNDOFF,
+    reason="SymPy works in exact arithmetic: any nonzero remainder is an error",
+)
+FIRST_ORDER = IdentitySpec(
+    name="ch3-first-order",
+    chapter=CHAPTER,
+    statement=(
+        "d/de grad_theta L(x + e d) at e = 0 equals (d2L/dtheta dx) d = A W d x^T + (p - e_y) d^T "
+        "(SymPy, two-class linear model)"
+    ),
+    error="symbolic remainder (exact arithmetic)",
+    tolerance=ROUNDOFF,
+    reason="SymPy works in exact arithmetic: any nonzero remainder is an error",
+)
+VMAP_LOOP = IdentitySpec(
+    name="ch3-vmap-loop",
+    chapter=CHAPTER,
+    statement="per-sample parameter gradients by vmap(grad) equal a loop of autograd.grad calls",
+    error="largest relative error over seeds",
+    tolerance=ROUNDOFF,
+    reason="the same arithmetic in another order: float64 round-off only",
+)
+JVP_FD = IdentitySpec(
+    name="ch3-jvp-fd",
+    chapter=CHAPTER,
+    statement="the jvp first-order term K u equals the central difference of grad_theta L along u",
+    error="largest relative gap over seeds (t = 1e-4)",
+    tolerance=1e-4,
+    reason="central differences err by O((t lambda)^2), with input curvature lambda <= ~100 per pixel unit at t = 1e-4",
+)
+CLOSED_FORM = IdentitySpec(
+    name="ch3-closed-form",
+    chapter=CHAPTER,
+    statement=(
+        "the linearised model's closed form delta_m = sum_i c_i(m) gamma_i v_i equals the iterated "
+        "recurrence delta_{t+1} = (I + alpha H) delta_t + alpha g"
+    ),
+    error="largest relative error over seeds and m",
+    tolerance=ROUNDOFF,
+    reason="two exact routes to one vector: float64 round-off, grown at most by (1 + alpha lambda)^m",
+)
+SHARES_PARTITION = IdentitySpec(
+    name="ch3-shares-partition",
+    chapter=CHAPTER,
+    statement=(
+        "gradient shares <sum_S grad L_i, G>/|G|^2 of a partition sum to 1 and equal the sum of per-sample projections"
+    ),
+    error="largest absolute error over seeds",
+    tolerance=ROUNDOFF,
+    reason="a linear identity: float64 round-off only",
+)
+
+# --------------------------------------------------------------------------- claims
+
+GRADIENT_CONFIDENCE = ClaimSpec(
+    name="ch3-gradient-confidence",
+    chapter=CHAPTER,
+    group="ch3-unconfident-large",
+    paper="unconfident input samples with large gradient norms",
+    reading=(
+        "across test inputs (confidently wrong set aside), the less confident an input, the larger |grad_x L|: "
+        "Spearman rho(p_y, |g|) is strongly negative"
+    ),
+    statistic="Spearman rho(p_y, |g|) over the test set",
+    threshold=-STRONG,
+    direction="<",
+    reason="a strong monotone relation by the usual convention |rho| >= 0.8",
+)
+CURVATURE_CONFIDENCE = ClaimSpec(
+    name="ch3-curvature-confidence",
+    chapter=CHAPTER,
+    group="ch3-unconfident-large",
+    paper="unconfident input samples with large gradient norms",
+    reading=(
+        "across test inputs (confidently wrong set aside), the less confident an input, the larger "
+        "lambda_max(H): Spearman rho(p_y, lambda_max) is strongly negative"
+    ),
+    statistic="Spearman rho(p_y, lambda_max) over the test set",
+    threshold=-STRONG,
+    direction="<",
+    reason="a strong monotone relation by the usual convention |rho| >= 0.8",
+)
+RATE_ASYMPTOTE = ClaimSpec(
+    name="ch3-rate-asymptote",
+    chapter=CHAPTER,
+    group="ch3-exponential",
+    paper=PAPER,
+    reading=(
+        "linearised model: the late slope of log r(m) (unconfident over typical decile) matches the "
+        "proposition's asymptote log((1 + alpha lambda_U)/(1 + alpha lambda_C)) within 5%"
+    ),
+    statistic="|slope / asymptote - 1|, slope fitted on m = 50..100",
+    threshold=0.05,
+    direction="<",
+    reason="one part in twenty: a rate that misses by more changes the predicted ratio at m = 100 by > e^0.5",
+)
+RATE_REAL = ClaimSpec(
+    name="ch3-rate-real",
+    chapter=CHAPTER,
+    group="ch3-exponential",
+    paper=PAPER,
+    reading=(
+        "real unprojected gradient ascent: log r(m) rises at least half as fast as in the linearised model "
+        "over the same steps"
+    ),
+    statistic="slope of log r(m), real attack / linearised model",
+    threshold=0.5,
+    direction=">",
+    reason="half the predicted rate: the weakest reading of 'the same exponential'",
+)
+STEPS_RATIO = ClaimSpec(
+    name="ch3-steps-ratio",
+    chapter=CHAPTER,
+    group="ch3-steps",
+    paper=PAPER,
+    reading="ten attack steps raise the influence ratio r (unconfident over typical) above one step",
+    statistic="log r(10 steps) - log r(one step)",
+    threshold=0.0,
+    direction=">",
+    reason="0: the multi-step attack gives the unconfident samples no more influence than one step",
+)
+TRAINING_VS_STANDARD = ClaimSpec(
+    name="ch3-training-vs-standard",
+    chapter=CHAPTER,
+    group="ch3-training",
+    paper=PAPER,
+    reading=(
+        "at the same step and seed, the least-confident decile carries a larger share of the summed "
+        "gradient under adversarial training than under standard training"
+    ),
+    statistic="share of the unconfident decile, adversarial minus standard training (final checkpoint)",
+    threshold=0.0,
+    direction=">",
+    reason="0: adversarial training concentrates the update no more than standard training does",
+)
+TRAINING_ATTACK_SHARE = ClaimSpec(
+    name="ch3-training-attack-share",
+    chapter=CHAPTER,
+    group="ch3-training",
+    paper=PAPER,
+    reading=(
+        "on an adversarially trained network, the attack raises the least-confident decile's share of the "
+        "summed gradient above its share of the clean gradient"
+    ),
+    statistic="share of the unconfident decile, attacked minus clean gradient, same parameters (final checkpoint)",
+    threshold=0.0,
+    direction=">",
+    reason="0: the attack does not shift the update towards the unconfident samples",
+)
+
+#: Every spec of the chapter, identities apart from claims.
+IDENTITIES = (RESIDUAL_MAX, FIRST_ORDER, VMAP_LOOP, JVP_FD, CLOSED_FORM, SHARES_PARTITION)
+CLAIMS = (
+    GRADIENT_CONFIDENCE,
+    CURVATURE_CONFIDENCE,
+    RATE_ASYMPTOTE,
+    RATE_REAL,
+    STEPS_RATIO,
+    TRAINING_VS_STANDARD,
+    TRAINING_ATTACK_SHARE,
+)
 
 
-def confidence_drives_curvature(*, rho_grad: float, rho_lambda: float) -> Claim:
-    """Thm ``thm-ch3-confidence``: less confident inputs have larger |g| and lambda_max(H)."""
-    ok = rho_grad <= -RHO_STRONG and rho_lambda <= -RHO_STRONG
-    return Claim(
-        key="ch3-confidence",
-        chapter=3,
-        statement="Unconfident samples have larger input gradients |g| and larger lambda_max(H)",
-        statistic="Spearman rho(p_y, |g|) / rho(p_y, lambda_max) over the test set",
-        value=f"{rho_grad:.3f} / {rho_lambda:.3f}",
-        criterion=f"both <= -{RHO_STRONG:g}",
-        outcome=HOLDS if ok else NOT_REPRODUCED,
-    )
-
-
-def adversarial_term_tracks_confidence(*, rho_term: float, steps: int, step_size: float) -> Claim:
-    """``eq-ch3-first-order``: the perturbation adds the most to the parameter gradient of unconfident samples."""
-    return Claim(
-        key="ch3-adversarial-term",
-        chapter=3,
-        statement="The adversarial term |grad_theta L(x+delta) - grad_theta L(x)| is largest for unconfident samples",
-        statistic=f"Spearman rho(p_y, adversarial term) over the test set, real attack alpha={step_size:g}, m={steps}",
-        value=f"{rho_term:.3f}",
-        criterion=f"<= -{RHO_STRONG:g}",
-        outcome=HOLDS if rho_term <= -RHO_STRONG else NOT_REPRODUCED,
-    )
-
-
-def linearised_ratio_exponential(
-    *, exp_r2: float, lin_r2: float, best_law: str, rate: float, predicted_rate: float, asymptotic_rate: float
-) -> Claim:
-    """Thm ``thm-ch3-exponential``: in the linearised model the influence ratio grows exponentially in m."""
-    rel = abs(rate / predicted_rate - 1) if predicted_rate else math.inf
-    ok = exp_r2 >= R2_FIT and best_law == "exponential" and rel <= RATE_TOL
-    return Claim(
-        key="ch3-linearised-exponential",
-        chapter=3,
-        statement="Linearised model: the unconfident/confident influence ratio grows exponentially in m",
-        statistic="R^2 exponential / linear fit (best law); late log-ratio slope vs the top-eigenvector prediction "
-        f"(asymptote log((1+a l_U)/(1+a l_C)) = {asymptotic_rate:.3f})",
-        value=f"{exp_r2:.4f} / {lin_r2:.3f} ({best_law}); slope {rate:.4f} vs {predicted_rate:.4f}",
-        criterion=f"exponential R^2 >= {R2_FIT:g}, best of exponential/linear/power; slope within {RATE_TOL:.0%}",
-        outcome=HOLDS if ok else NOT_REPRODUCED,
-    )
-
-
-def real_attack_regime(*, s_track: float, s_fail: float | None, s_min: float) -> Claim:
-    """The real attack's influence ratio follows the linearised growth only while s = alpha m lambda_U is small.
-
-    ``s_track``: the largest s up to which the real log-ratio achieves >= ``TRACK_FRAC``
-    of the predicted rise (0 if not even at the first step); ``s_fail``: the first s
-    where it achieves < ``FAIL_FRAC`` of it (None if never, on the measured grid).
-    """
-    if s_track <= s_min:
-        outcome, regime = NOT_REPRODUCED, ""
-    elif s_fail is None:
-        outcome, regime = HOLDS, ""
-    else:
-        outcome, regime = REGIME, f"s = alpha m lambda_U <= {s_track:.2g}; below half the growth from s = {s_fail:.2g}"
-    fail = "never" if s_fail is None else f"{s_fail:.2g}"
-    return Claim(
-        key="ch3-real-regime",
-        chapter=3,
-        statement="With the real attack the influence ratio grows as the linearised model predicts",
-        statistic=f"largest s with >= {TRACK_FRAC:.0%} / first s with < {FAIL_FRAC:.0%} of the predicted log-growth",
-        value=f"{s_track:.2g} / {fail}",
-        criterion=f"tracks while the real log-ratio rises by >= {TRACK_FRAC:.0%} of the linearised rise",
-        outcome=outcome,
-        regime=regime,
-    )
-
-
-def real_growth_beyond(
-    *, ratio_exponent: float, best_law: str, best_r2: float, exponent_unconfident: float, exponent_confident: float
-) -> Claim:
-    """Beyond the regime: does the real influence ratio keep growing, and by which law?"""
-    grows = ratio_exponent >= MIN_GROWTH_EXPONENT
-    exponential = grows and best_law == "exponential"
-    return Claim(
-        key="ch3-real-beyond",
-        chapter=3,
-        statement="Beyond that regime the real influence ratio keeps growing exponentially in m",
-        statistic="ratio ~ m^q past the peak (best law, R^2); per-group terms ~ m^q_U, m^q_C",
-        value=f"q = {ratio_exponent:.2f} ({best_law}, R^2 {best_r2:.3f}); q_U = {exponent_unconfident:.2f}, "
-        f"q_C = {exponent_confident:.2f}",
-        criterion=f"exponential law best and q >= {MIN_GROWTH_EXPONENT:g}",
-        outcome=HOLDS if exponential else NOT_REPRODUCED,
-    )
-
-
-def training_dominated(*, overlap: float, share: float, checkpoint: int, steps: int) -> Claim:
-    """In an adversarial-training run the parameter update is carried by the least confident samples."""
-    ok = overlap >= MIN_OVERLAP and share >= MIN_SHARE
-    return Claim(
-        key="ch3-training-dominated",
-        chapter=3,
-        statement="During adversarial training a few unconfident samples dominate the parameter update",
-        statistic=f"at step {checkpoint}, training attack (m={steps}): top-10% share of sum |grad_theta L(x+delta)|; "
-        "overlap with the least-confident 10%",
-        value=f"{share:.2f}; {overlap:.2f}",
-        criterion=f"share >= {MIN_SHARE:g} and overlap >= {MIN_OVERLAP:g} (chance 0.1)",
-        outcome=HOLDS if ok else NOT_REPRODUCED,
-    )
-
-
-def concentration_grows_with_attack(*, steps: list[int], shares: dict[int, list[float]]) -> Claim:
-    """Stronger attacks (more steps) concentrate the update on fewer samples; measured per checkpoint.
-
-    ``shares[checkpoint]`` lists the top-10% share at each attack strength in ``steps``
-    (ascending). The share "rises up to m_k" while no step lowers it by more than
-    ``SHARE_TOL``.
-    """
-    if not shares or any(len(v) != len(steps) for v in shares.values()) or len(steps) < 2:
-        raise ValueError("need, per checkpoint, one share for each of at least two attack strengths.")
-    reach = {}
-    for ck, vals in shares.items():
-        k = 0
-        while k + 1 < len(vals) and vals[k + 1] >= vals[k] - SHARE_TOL:
-            k += 1
-        reach[ck] = steps[k]
-    worst = min(reach.values())
-    if worst == steps[-1]:
-        outcome, regime = HOLDS, ""
-    elif worst > steps[0]:
-        outcome, regime = REGIME, f"attack steps m <= {worst} at every checkpoint"
-    else:
-        outcome, regime = NOT_REPRODUCED, ""
-    return Claim(
-        key="ch3-training-attack-strength",
-        chapter=3,
-        statement="Stronger attacks concentrate the adversarial-training update on fewer samples",
-        statistic="largest m up to which the top-10% share rises, per checkpoint",
-        value=", ".join(f"step {ck}: m={m}" for ck, m in reach.items()),
-        criterion=f"no drop > {SHARE_TOL:g} from one attack strength to the next (m in {steps})",
-        outcome=outcome,
-        regime=regime,
-    )
+def summary(records) -> str:
+    """The chapter's verdict in words, read from the records' outcomes (one line per paper claim)."""
+    groups: dict[str, list] = {}
+    for r in records:
+        if r.kind == "claim":
+            groups.setdefault(r.spec.group, []).append(r)
+    lines = []
+    for name, recs in groups.items():
+        parts = ", ".join(f"{r.name}{f' ({r.regime})' if r.regime else ''}: {r.outcome}" for r in recs)
+        lines.append(f"{name}: {paper_outcome(recs)} [{parts}]")
+    ids = [r for r in records if r.kind == "identity"]
+    if ids:
+        ok = sum(r.outcome == VERIFIED for r in ids)
+        lines.append(f"identities: {ok} of {len(ids)} verified (not counted as support for the paper)")
+    return "\n".join(lines)
