@@ -881,3 +881,20 @@ def test_errors_raised_by_advnotes_models_pass_through_unchanged():
     with pytest.raises(ValueError, match="FrozenGates was built for inputs of shape"):
         attacks.pgd_linf(frozen, x(5), y(), eps=0.1, step_size=0.1, steps=1)
     assert attacks.pgd_linf(frozen, x(3), y(3), eps=0.1, step_size=0.1, steps=1).shape == (3, 64)
+
+
+@pytest.mark.gpu
+def test_device_mismatches_are_named():
+    model = net().to("cuda")
+    try:
+        with pytest.raises(ValueError, match="the model is on cuda:0 but x is on cpu"):
+            attacks.pgd_linf(model, x(), y(), eps=0.1, step_size=0.1, steps=1)
+        with pytest.raises(ValueError, match="y is on cpu but the inputs are on cuda:0"):
+            attacks.pgd_linf(model, x().cuda(), y(), eps=0.1, step_size=0.1, steps=1)
+        with pytest.raises(ValueError, match="clamp's low bound is on cpu"):
+            attacks.pgd_linf(model, x().cuda(), y().cuda(), eps=0.1, step_size=0.1, steps=1, clamp=(torch.zeros(64), 1))
+        with pytest.raises(ValueError, match="visible"):
+            config.get_device(f"cuda:{torch.cuda.device_count()}")
+        assert attacks.pgd_linf(model, x().cuda(), y().cuda(), eps=0.1, step_size=0.1, steps=1).is_cuda
+    finally:
+        net().to("cpu")
