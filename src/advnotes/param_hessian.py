@@ -978,10 +978,10 @@ def continue_training(model: nn.Module, x, y, *, lr: float, steps: int, attack: 
 class Onset:
     """The learning rate at which training from a checkpoint starts to zig-zag, found by bisection.
 
-    ``lr``: geometric midpoint of the final bracket ``[lo, hi]`` (``lo`` calm, ``hi`` oscillating);
-    ``resolution``: ``hi / lo - 1``, the relative width of the bracket; ``bracketed``: whether the
-    initial bracket was valid (if not, ``lr`` is the bound it crossed: ``lo`` if ``lo`` already
-    zig-zags, ``hi`` if ``hi`` does not, a censored value); ``runs``: short runs spent.
+    ``lr``: geometric midpoint of the final bracket ``[lo, hi]`` (``lo`` calm, ``hi`` zig-zagging);
+    ``resolution``: ``hi / lo - 1``, the relative width of the bracket; ``bracketed``: whether an
+    onset was found inside the search range (if not, ``lr = lo = hi`` is the bound it crossed, a
+    censored value, and ``resolution`` is 0); ``runs``: short runs spent.
     """
 
     lr: float
@@ -1006,14 +1006,19 @@ def find_onset(
     steps: int,
     window: int,
     iters: int,
+    factor: float = 1.25,
     level: float = 0.5,
 ) -> Onset:
-    """Bisect (in ``log eta``) for the smallest learning rate whose short run zig-zags (chapter 4, section 4.7).
+    """The smallest learning rate whose short run zig-zags: a scan up from ``lo``, then bisection (chapter 4, 4.8).
 
     A run of ``steps`` full-batch steps from ``model`` (a copy; the model is not changed)
-    "zig-zags" when at least ``level`` of its last ``window`` update cosines are negative. The
-    bracket ``[lo, hi]`` is checked first (``lo`` calm, ``hi`` zig-zagging), then halved ``iters``
-    times, so its relative width is about ``(hi/lo)^(2^-iters) - 1``.
+    "zig-zags" when at least ``level`` of its last ``window`` update cosines are negative.
+    Learning rates ``lo, lo * factor, lo * factor^2, ...`` (up to ``hi``) are tried in turn until
+    one zig-zags, so the *first* onset is found even if larger rates calm down again (a large
+    step can throw the weights to a flatter region); the last calm and the first zig-zagging
+    rate are then bisected ``iters`` times in ``log eta``, to a relative width of about
+    ``factor^(2^-iters) - 1``. If ``lo`` already zig-zags or nothing up to ``hi`` does, the
+    result is censored (see :class:`Onset`).
     """
     from .training import train
 
@@ -1021,20 +1026,31 @@ def find_onset(
     check_positive("iters", iters, integer=True, allow_zero=True)
     if not hi > lo:
         raise ValueError(f"need hi > lo, got lo={lo}, hi={hi}.")
+    if not factor > 1:
+        raise ValueError(f"factor must exceed 1, got {factor}.")
+    runs = 0
 
     def zigzags(eta):
+        nonlocal runs
+        runs += 1
         net = copy.deepcopy(model)
         log = train(net, x, y, lr=eta, steps=steps, attack=attack)
         return negative_cosines(log, window=window) >= level
 
     if zigzags(lo):  # censored: the onset is at or below lo
-        return Onset(lo, lo, hi, False, 1)
-    if not zigzags(hi):  # censored: the onset is above hi
-        return Onset(hi, lo, hi, False, 2)
+        return Onset(lo, lo, lo, False, runs)
+    calm = lo
+    while True:
+        up = min(calm * factor, hi)
+        if zigzags(up):
+            break
+        if up >= hi:  # censored: the onset is above hi
+            return Onset(hi, hi, hi, False, runs)
+        calm = up
     for _ in range(iters):
-        mid = math.sqrt(lo * hi)
-        lo, hi = (lo, mid) if zigzags(mid) else (mid, hi)
-    return Onset(math.sqrt(lo * hi), lo, hi, True, 2 + iters)
+        mid = math.sqrt(calm * up)
+        calm, up = (calm, mid) if zigzags(mid) else (mid, up)
+    return Onset(math.sqrt(calm * up), calm, up, True, runs)
 
 
 # ----------------------------------------------------------------------------- one seed of chapter 4's experiment
@@ -1138,7 +1154,7 @@ def _onset(seed, x, y, *, make_model, attack, jeff, k, tol, lr, steps, probe, wi
         x,
         y,
         attack=attack,
-        lo=0.5 * min(pred_a, pred_b),
+        lo=0.25 * min(pred_a, pred_b),
         hi=2 * max(pred_a, pred_b),
         steps=probe,
         window=window,
