@@ -110,6 +110,25 @@ def time_notebook(path: Path, *, timeout: int = 600, env: dict | None = None) ->
                 os.environ[key] = value
 
 
+def train_ensemble_quick(*, steps: int | None = None, repeats: int | None = None) -> str:
+    """The table of ``bench_train_ensemble.py --quick`` on the CPU, for the Benchmarks appendix.
+
+    Five seeds of the chapters' digits MLP in one ``train_ensemble`` against one seed's
+    ``train()`` (standard, PGD and gradient-ascent training), with the float64 deviation
+    of the members from ``train()``; wall times and ratios in the masked forms of
+    ``report.py``. The CPU only, so that the table has the same rows on every machine.
+    ``steps`` and ``repeats`` override the quick setting (50 steps, 3 repeats).
+    """
+    here = str(Path(__file__).resolve().parent)
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    import bench_train_ensemble
+    import report
+
+    rows = bench_train_ensemble.run(quick=True, steps=steps, repeats=repeats, devices=["cpu"])
+    return report.train_ensemble_table(rows)
+
+
 def fmt_seconds(seconds: float) -> str:
     return f"{seconds:.1f} s"
 

@@ -12,7 +12,15 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["chapters_table", "costs_table", "fmt_ratio", "fmt_time", "input_hessian_table", "lanczos_table"]
+__all__ = [
+    "chapters_table",
+    "costs_table",
+    "fmt_ratio",
+    "fmt_time",
+    "input_hessian_table",
+    "lanczos_table",
+    "train_ensemble_table",
+]
 
 
 def fmt_time(seconds: float) -> str:
@@ -90,6 +98,36 @@ def costs_table(costs: dict) -> str:
         if key in costs:
             t = costs[key] / 1e3
             lines.append(f"| {name} | {fmt_time(t)} | {fmt_ratio(t / g) if key != 'gradient_ms' else '—'} |")
+    return "\n".join(lines)
+
+
+def train_ensemble_table(rows: list[dict]) -> str:
+    """Rows of ``bench_train_ensemble.time_case``: one seed's ``train()`` against all seeds' ``train_ensemble``.
+
+    The speed-up is against running the seeds one after the other (seeds x one seed's time over
+    the ensemble's time); the target "seeds in at most 3x one seed's time" is a speed-up of seeds / 3.
+    """
+    seeds = rows[0]["seeds"] if rows else 5
+    vmap = any("vmap_s" in r for r in rows)
+    lines = [
+        f"| training | device | one seed: `train()` | {seeds} seeds: `train_ensemble` "
+        f"| against {seeds} × `train()` |"
+        + (f" {seeds} seeds, `vmap` path |" if vmap else "")
+        + " max rel. deviation from `train()` (float64) |",
+        "|---|---|---:|---:|---:|" + ("---:|" if vmap else "") + "---:|",
+    ]
+    for r in rows:
+        cells = [
+            r["training"],
+            r["device"],
+            fmt_time(r["single_s"]),
+            fmt_time(r["ensemble_s"]),
+            fmt_ratio(r["seeds"] / r["ratio"]),
+        ]
+        if vmap:
+            cells.append(fmt_time(r["vmap_s"]) if "vmap_s" in r else "—")
+        cells.append(_bound(r["max_rel_deviation"]))
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

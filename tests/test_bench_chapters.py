@@ -168,6 +168,59 @@ def test_bad_flags_are_refused(bench, flags):
     assert info.value.code == 2
 
 
+def test_train_ensemble_table_is_masked(report, sanitize):
+    row = {
+        "training": "standard",
+        "device": "cpu",
+        "seeds": 5,
+        "single_s": 0.07,
+        "ensemble_s": 0.2,
+        "ratio": 2.8,
+        "vmap_s": 0.3,
+        "max_rel_deviation": 3e-15,
+    }
+    slow = dict(row, single_s=0.2, ensemble_s=0.62, ratio=3.1, vmap_s=0.9)
+    table = report.train_ensemble_table([row])
+    assert table.splitlines()[2] == "| standard | cpu | ⏱ 70 ms | ⏱ 200 ms | speed-up ×1.8 | ⏱ 300 ms | < 1e-14 |"
+    assert "5 seeds: `train_ensemble`" in table and "against 5 × `train()`" in table
+    assert sanitize(table) == sanitize(report.train_ensemble_table([slow]))
+    no_vmap = report.train_ensemble_table([{k: v for k, v in row.items() if k != "vmap_s"}])
+    assert "`vmap`" not in no_vmap and no_vmap.splitlines()[2].endswith("| speed-up ×1.8 | < 1e-14 |")
+
+
+def test_train_ensemble_quick_runs_the_benchmark_on_the_cpu(bench):
+    """The appendix's call, with 2 steps and one repeat: three trainings, members equal to train() in float64."""
+    lines = bench.train_ensemble_quick(steps=2, repeats=1).splitlines()
+    assert len(lines) == 5 and "5 seeds: `train_ensemble`" in lines[0]
+    assert [line.split(" | ")[0] for line in lines[2:]] == [
+        "| standard",
+        "| PGD-Linf (eps 0.1, 5 steps)",
+        "| gradient ascent (0.5, 5 steps)",
+    ]
+    for line in lines[2:]:
+        assert "| cpu |" in line and line.count("⏱") == 3 and "speed-up ×" in line
+        assert re.search(r"\| (0|< 1e-1[0-9]) \|$", line), line  # float64 round-off
+
+
+def test_bench_train_ensemble_main_writes_json(tmp_path, monkeypatch, capsys):
+    module = _load("bench_train_ensemble")
+    monkeypatch.setattr(module, "QUICK", {"steps": 2, "repeats": 1, "check_steps": 2})
+    monkeypatch.setattr(module, "CASES", {"standard": None})
+    out = tmp_path / "ensemble.json"
+    # --threads 0 keeps torch's thread setting: the benchmark must not change it for the rest of the session.
+    assert module.main(["--quick", "--threads", "0", "--out", str(out)]) == 0
+    payload = json.loads(out.read_text())
+    assert payload["accurate"] is True and payload["profile"] == "quick" and payload["machine"]["device"]
+    (row,) = [r for r in payload["rows"] if r["device"] == "cpu"]
+    assert row["steps"] == 2 and row["seeds"] == 5 and row["ratio"] > 0 and row["cpu_ratio"] > 0
+    assert "| standard | cpu |" in capsys.readouterr().out
+    assert not list(tmp_path.glob("*.tmp"))
+    for flags in (["--rtol", "0"], ["--threads", "-1"], ["--bogus"]):
+        with pytest.raises(SystemExit) as info:
+            module.main(flags)
+        assert info.value.code == 2
+
+
 def test_committed_costs_reads_both_layouts(report):
     one = {"gradient_ms": 1.0, "hvp_ms": 3.0, "adv_gradient_ms": 5.0, "jeff_mvp_ms": 9.0}
     assert report.committed_costs({"setting": "s", "costs": one}) == {"s": one}
