@@ -9,7 +9,7 @@ Everything here treats the model's trainable parameters as one flat vector
   (what a plain look at "the adversarial loss surface" measures);
 - ``J_eff = H_thth + H_thx d delta / d theta``: the Jacobian of the adversarial
   training gradient ``G(theta) = d/d theta' L(x + delta(theta); theta')|_{theta'=theta}``,
-  where ``delta(theta)`` is the plain gradient-ascent attack (chapter 4,
+  where ``delta(theta)`` is the gradient-ascent attack, plain or projected (chapter 4,
   ``eq-ch4-jeff``). One training step is ``theta <- theta - eta G(theta)``, so its
   Jacobian is ``I - eta J_eff``: ``J_eff`` decides whether the step overshoots.
   It is not symmetric.
@@ -62,6 +62,13 @@ __all__ = [
     "sharpness_ratio",
     "SharpnessTrace",
     "track_training",
+    "step_radius",
+    "onset_lr",
+    "negative_cosines",
+    "continue_training",
+    "Onset",
+    "find_onset",
+    "seed_experiment",
 ]
 
 
