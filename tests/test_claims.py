@@ -196,7 +196,8 @@ def test_tables_show_estimate_interval_threshold_and_margin():
     assert table[0].startswith("| ch. | outcome | claim | setting | regime | estimate | 95% CI | threshold | margin |")
     assert len(table) == 4 and "**holds**" in table[2] and "| > 0.5 |" in table[2] and "**not reproduced**" in table[3]
     groups = cl.group_table(recs).splitlines()
-    assert groups[0] == "| ch. | paper claim | digits-mlp |" and "holds in a regime" in groups[2]
+    assert groups[0] == "| ch. | claim | whose | digits-mlp |" and "holds in a regime" in groups[2]
+    assert '"a few words of the abstract"' in groups[2] and "| paper |" in groups[2]
     with pytest.raises(ValueError):
         cl.claim_table([EXACT.check(0.0)])
 

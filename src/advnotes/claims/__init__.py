@@ -419,22 +419,28 @@ def claim_table(records) -> str:
 
 
 def group_table(records) -> str:
-    """A markdown table of paper claims (groups of records) with the outcome per setting."""
+    """A markdown table of claims (groups of records), the paper's or the book's own, with the outcome per setting.
+
+    A paper claim is quoted in the abstract's words; a claim of the book (a control, or a
+    sharper statement the measurements suggest) shows its reading.
+    """
     cls = [r for r in records if r.kind == "claim"]
     if not cls:
         raise ValueError("no claim records to tabulate.")
     settings = [s for s in SETTINGS if any(c.setting == s for c in cls)]
     rows = [
-        "| ch. | paper claim | " + " | ".join(settings) + " |",
-        "| --- | --- | " + " | ".join("---" for _ in settings) + " |",
+        "| ch. | claim | whose | " + " | ".join(settings) + " |",
+        "| --- | --- | --- | " + " | ".join("---" for _ in settings) + " |",
     ]
     for name, group in _groups(cls).items():
         cells = []
         for s in settings:
             recs = [c for c in group if c.setting == s]
             cells.append(f"**{paper_outcome(recs)}**" if recs else "not measured")
-        words = group[0].spec.paper or group[0].spec.reading
-        rows.append(f"| {group[0].spec.chapter} | {_cell(name)}: {_cell(words)} | " + " | ".join(cells) + " |")
+        spec = group[0].spec
+        whose = "paper" if spec.paper else "book"
+        words = f'"{spec.paper}"' if spec.paper else spec.reading
+        rows.append(f"| {spec.chapter} | {_cell(name)}: {_cell(words)} | {whose} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
 
@@ -557,6 +563,21 @@ def record_from_json(rec: dict) -> Identity | Claim:
             f"{rec['outcome']!r}; re-execute the chapter."
         )
     return obj
+
+
+def committed_evidence(chapter: int, *, profile: str = "quick") -> Path:
+    """The committed evidence file of a chapter, as shipped inside the installed package.
+
+    The book's ``book/evidence`` folder is a link to the package folder
+    ``advnotes/evidence``, so a repository checkout, an editable install and a plain
+    ``pip install`` (e.g. on Colab, where no repository is around) read the same files.
+    """
+    from importlib.resources import files
+
+    if profile not in ("quick", "full"):
+        raise ValueError(f"profile must be 'quick' or 'full', got {profile!r}.")
+    folder = Path(str(files("advnotes") / "evidence"))
+    return (folder if profile == "quick" else folder / profile) / f"ch{int(chapter)}.json"
 
 
 def load_evidence(path) -> list[Identity | Claim]:
