@@ -27,6 +27,12 @@ def one_minus(p: torch.Tensor) -> torch.Tensor:
     For a confident prediction ``p_y = 1 - 1e-12`` the naive ``1 - p_y`` keeps about
     four correct digits; the sum of the other (positive) entries keeps them all.
     """
+    if not isinstance(p, torch.Tensor) or not p.is_floating_point() or p.dim() < 1 or p.shape[-1] == 0:
+        raise TypeError(
+            f"p must be a floating tensor of probabilities (..., C), got {type(p).__name__} "
+            f"{getattr(p, 'dtype', '')} {tuple(getattr(p, 'shape', ()))}; e.g. torch.softmax(logits, dim=-1)."
+        )
+    check_finite("p", p)
     zero = torch.zeros_like(p[..., :1])
     prefix = torch.cat([zero, torch.cumsum(p, dim=-1)[..., :-1]], dim=-1)  # sum_{j < i} p_j
     rev = torch.cumsum(torch.flip(p, dims=(-1,)), dim=-1)

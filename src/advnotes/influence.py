@@ -38,7 +38,17 @@ from torch import nn
 from torch.func import functional_call, grad, jvp, vmap
 
 from .curvature import input_hessian_eig
-from .validation import check_dtype_match, check_finite, check_inputs, check_labels, check_logits, check_positive
+from .validation import (
+    check_array,
+    check_bool,
+    check_finite,
+    check_inputs,
+    check_int_list,
+    check_labels,
+    check_model_input,
+    check_not_training,
+    check_positive,
+)
 
 __all__ = [
     "GrowthFit",
@@ -65,12 +75,9 @@ __all__ = [
 def _prepare(model: nn.Module, x, y) -> tuple[torch.Tensor, torch.Tensor]:
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
-    x = check_inputs(x)
-    check_dtype_match(model, x)
-    with torch.no_grad():
-        z = model(x)
-    C = check_logits(z, x.shape[0])
-    y = check_labels(y, batch=x.shape[0], num_classes=C)
+    check_not_training(model, why="the per-example quantities would be random or depend on the batch")
+    C = int(check_model_input(model, x, probe=None).shape[1])
+    y = check_labels(y, batch=x.shape[0], num_classes=C, device=x.device)
     return x, y
 
 
@@ -235,6 +242,7 @@ def linearised_term_norm(
     x, y = _prepare(model, x, y)
     delta = _check_delta(delta, x)
     _check_chunk(chunk_size)
+    include_clean = check_bool("include_clean", include_clean)
     params, loss = _functional(model)
     g_theta = grad(loss)
 
@@ -299,9 +307,12 @@ def confidence_groups(
     """
     if not isinstance(probs, torch.Tensor) or probs.dim() != 2 or probs.shape[0] == 0:
         raise ValueError(f"probs must be a (B, C) tensor, got {getattr(probs, 'shape', probs)}.")
-    if not isinstance(frac, (int, float)) or not 0 < frac <= 1:
+    if not probs.is_floating_point():
+        raise TypeError(f"probs must be a floating tensor of probabilities, got dtype {probs.dtype}.")
+    frac, sure = check_positive("frac", frac), check_positive("sure", sure)
+    if not 0 < frac <= 1:
         raise ValueError(f"frac must lie in (0, 1], got {frac!r}.")
-    if not isinstance(sure, (int, float)) or not 0 < sure <= 1:
+    if not 0 < sure <= 1:
         raise ValueError(f"sure must lie in (0, 1], got {sure!r}.")
     check_finite("probs", probs)
     if (probs < 0).any() or not torch.allclose(probs.sum(1), torch.ones_like(probs[:, 0]), atol=1e-6):
@@ -343,10 +354,16 @@ def gradient_shares(
     x, y = _prepare(model, x, y)
     if delta is not None:
         x = x + _check_delta(delta, x)
+    if not isinstance(groups, dict):
+        raise TypeError(
+            f"groups must be a dict of boolean masks, e.g. confidence_groups(p, y), got {type(groups).__name__}."
+        )
     masks = {}
     taken = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
     for name, g in groups.items():
-        g = torch.as_tensor(g, device=x.device)
+        if not isinstance(g, (torch.Tensor, np.ndarray, list, tuple)):
+            raise ValueError(f"group {name!r} must be a boolean mask of shape ({x.shape[0]},), got {type(g).__name__}.")
+        g = torch.as_tensor(np.asarray(g) if isinstance(g, (list, tuple)) else g, device=x.device)
         if g.dtype != torch.bool or g.shape != (x.shape[0],):
             raise ValueError(f"group {name!r} must be a boolean mask of shape ({x.shape[0]},).")
         if (g & taken).any():
@@ -375,7 +392,7 @@ def gradient_shares(
 
 # ----------------------------------------------------------------------------- statistics
 def _as_1d(name: str, v) -> np.ndarray:
-    a = v.detach().cpu().double().numpy() if isinstance(v, torch.Tensor) else np.asarray(v, dtype=np.float64)
+    a = check_array(name, v, finite=False)
     if a.ndim != 1 or a.size == 0:
         raise ValueError(f"{name} must be a non-empty 1-d array, got shape {a.shape}.")
     if not np.isfinite(a).all():
@@ -389,7 +406,7 @@ def asymptotic_slope(lam_a, lam_b, *, step_size: float) -> float:
     ``mean_a log(1 + alpha lambda) - mean_b log(1 + alpha lambda)`` over the two groups'
     top eigenvalues ``lam_a``, ``lam_b`` (1-d, > 0).
     """
-    check_positive("step_size", step_size)
+    step_size = check_positive("step_size", step_size)
     a, b = _as_1d("lam_a", lam_a), _as_1d("lam_b", lam_b)
     if (a <= 0).any() or (b <= 0).any():
         raise ValueError("eigenvalues must be > 0.")
@@ -403,7 +420,7 @@ def finite_m_slope(lam_a, lam_b, *, step_size: float, steps) -> np.ndarray:
     ``prop-ch3-exponential``); it tends to ``log q`` as ``m -> oo`` and is about ``1/m``
     while ``alpha lambda m << 1``. Evaluated without cancellation via ``expm1``.
     """
-    check_positive("step_size", step_size)
+    step_size = check_positive("step_size", step_size)
     a, b = _as_1d("lam_a", lam_a), _as_1d("lam_b", lam_b)
     m = _as_1d("steps", steps)
     if (a <= 0).any() or (b <= 0).any() or (m <= 0).any():
@@ -435,10 +452,14 @@ def group_log_ratio(values, group_a, group_b) -> torch.Tensor:
     are boolean masks (B,). Values must be positive (a zero would give -inf).
     """
     if not isinstance(values, torch.Tensor):
-        values = torch.as_tensor(values, dtype=torch.float64)
+        values = torch.as_tensor(check_array("values", values, finite=False), dtype=torch.float64)
+    if values.dim() == 0 or values.dtype == torch.bool or values.is_complex():
+        raise TypeError(f"values must be a real tensor (..., B), got {values.dtype} of shape {tuple(values.shape)}.")
     masks = []
     for name, g in (("group_a", group_a), ("group_b", group_b)):
-        g = torch.as_tensor(g)
+        if not isinstance(g, (torch.Tensor, np.ndarray, list, tuple)):
+            raise ValueError(f"{name} must be a boolean mask of shape ({values.shape[-1]},), got {type(g).__name__}.")
+        g = torch.as_tensor(np.asarray(g) if isinstance(g, (list, tuple)) else g)
         if g.dtype != torch.bool or g.shape != values.shape[-1:]:
             raise ValueError(
                 f"{name} must be a boolean mask of shape ({values.shape[-1]},), got {g.dtype} {tuple(g.shape)}."
@@ -543,11 +564,13 @@ def log_ratio_curves(
     Returns arrays of shape ``(len(steps),)``; also ``"lam"``, the top eigenvalues (B,).
     """
     from .curvature import input_gradient
-    from .theory import gradient_ascent_path, perturbation_closed_form
+    from .theory import _check_steps, gradient_ascent_path, perturbation_closed_form
 
-    steps = [int(m) for m in steps]
-    if not steps or min(steps) < 1:
+    if isinstance(steps, (str, bytes)) or not hasattr(steps, "__iter__"):
         raise ValueError(f"steps must be a non-empty list of step counts >= 1, got {steps!r}.")
+    steps = check_int_list("steps", steps, min_value=1)
+    _check_steps(max(steps), name="the largest of steps")
+    step_size = check_positive("step_size", step_size)
     x, y = _prepare(model, x, y)
     lam, V = input_hessian_eig(model, x, y)
     g = input_gradient(model, x, y)
@@ -574,6 +597,9 @@ def shares_now(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, attack=Non
     decile). Returns ``{"clean": shares of the clean summed gradient, "attacked": shares of
     the gradient on x + attack(model, x, y) (None without an attack), "n": group sizes}``.
     """
+    if attack is not None and not callable(attack):
+        raise TypeError(f"attack must be None or a callable (model, x, y) -> delta, got {type(attack).__name__}.")
+    x, y = _prepare(model, x, y)
     with torch.no_grad():
         p = torch.softmax(model(x), dim=-1)
     groups = confidence_groups(p, y, frac=frac)

@@ -13,7 +13,7 @@ from torch import nn
 from torch.func import jacrev, vmap
 
 from .models import check_piecewise_linear
-from .validation import check_dtype_match, check_inputs, check_logits
+from .validation import check_inputs, check_model_input
 
 _POOLS = (nn.MaxPool1d, nn.MaxPool2d)
 
@@ -31,12 +31,8 @@ def local_linear_map(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, t
     For a piecewise-linear model this is the exact affine map of the region that
     contains each ``x`` (chapter 1, equation ``eq-local-linear``).
     """
-    check_piecewise_linear(model)
-    x = check_inputs(x)
-    check_dtype_match(model, x)
-    with torch.no_grad():
-        z = model(x)
-    check_logits(z, x.shape[0])
+    check_piecewise_linear(model)  # refuses training-mode batch-norm and active dropout ("call model.eval()")
+    z = check_model_input(model, x, probe=None)  # x's dtype and shape in the model's terms; the logits
     x_flat = x.reshape(x.shape[0], -1)
     W = vmap(jacrev(_single_logits(model, x.shape[1:])))(x_flat).detach()
     b = z - torch.einsum("bcn,bn->bc", W, x_flat)
@@ -54,8 +50,7 @@ def gate_pattern(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     autograd's derivative of ReLU at 0 (which is 0).
     """
     check_piecewise_linear(model)
-    x = check_inputs(x)
-    check_dtype_match(model, x)
+    check_model_input(model, x)
     relus = _relus(model)
     if not relus:
         raise ValueError("the model has no nn.ReLU modules, so it has no gates to report.")
@@ -75,6 +70,7 @@ def gate_pattern(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 def count_gate_flips(model: nn.Module, x: torch.Tensor, x_other: torch.Tensor) -> torch.Tensor:
     """Number of ReLU gates (B,) that differ between ``x`` and ``x_other`` (same shape)."""
+    x = check_inputs(x)
     if not isinstance(x_other, torch.Tensor) or x_other.shape != getattr(x, "shape", None):
         raise ValueError(
             f"x and x_other must have the same shape, got {tuple(getattr(x, 'shape', ()))} and "
@@ -96,7 +92,7 @@ class FrozenGates(nn.Module):
         super().__init__()
         check_piecewise_linear(model)
         x_ref = check_inputs(x_ref, name="x_ref")
-        check_dtype_match(model, x_ref)
+        check_model_input(model, x_ref)
         self.model = model
         self.ref_shape = tuple(x_ref.shape)
         self._masks: list[torch.Tensor] = []
@@ -122,6 +118,8 @@ class FrozenGates(nn.Module):
         self._indices.append(idx.detach())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"FrozenGates takes a torch.Tensor of shape {self.ref_shape}, got {type(x).__name__}.")
         if tuple(x.shape) != self.ref_shape:
             raise ValueError(
                 f"FrozenGates was built for inputs of shape {self.ref_shape}; got {tuple(x.shape)}. "
@@ -165,10 +163,31 @@ def linearity_error(
     between ``x`` and ``x_new`` (:func:`count_gate_flips`). Chapter 1, theorem
     ``thm-local-linear``: the error is round-off wherever ``flips == 0``.
     """
-    if W is None or b is None:
+    if (W is None) != (b is None):
+        raise ValueError(
+            f"pass both W and b (the local map at x) or neither, got only {'W' if b is None else 'b'}; "
+            "e.g. W, b = local_linear_map(model, x)."
+        )
+    if W is None:
         W, b = local_linear_map(model, x)
-    flips = count_gate_flips(model, x, x_new)  # validates the shapes
+    flips = count_gate_flips(model, x, x_new)  # validates the model, x and x_new
+    _check_map(W, b, x)
     with torch.no_grad():
         pred = torch.einsum("bcn,bn->bc", W, x_new.reshape(x_new.shape[0], -1)) + b
         err = (model(x_new) - pred).abs().amax(dim=1)
     return err, flips
+
+
+def _check_map(W, b, x: torch.Tensor) -> None:
+    """``W`` (B, C, n) and ``b`` (B, C) of the local map at ``x`` (B, *input_shape), in ``x``'s dtype."""
+    B, n = x.shape[0], x[0].numel()
+    for name, t in (("W", W), ("b", b)):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor from local_linear_map(model, x), got {type(t).__name__}.")
+    if W.dim() != 3 or W.shape[0] != B or W.shape[2] != n or tuple(b.shape) != (B, W.shape[1]):
+        raise ValueError(
+            f"W and b must be the local map at x: W of shape (B, C, n) = ({B}, C, {n}) and b of shape (B, C); "
+            f"got W {tuple(W.shape)} and b {tuple(b.shape)}. Compute them with local_linear_map(model, x)."
+        )
+    if W.dtype != x.dtype or b.dtype != x.dtype:
+        raise TypeError(f"W and b must have x's dtype {x.dtype}, got {W.dtype} and {b.dtype}.")

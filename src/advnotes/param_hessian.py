@@ -40,7 +40,22 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad, jvp
 
-from .validation import check_dtype_match, check_finite, check_inputs, check_labels, check_logits, check_positive
+from .validation import (
+    check_at_most,
+    check_bool,
+    check_finite,
+    check_labels,
+    check_limit,
+    check_model_input,
+    check_not_training,
+    check_number,
+    check_positive,
+    check_seed,
+)
+
+#: The most matrix-vector products one eigen-solve may spend (``max_products``, ``max_hvp``, ``max_mvp``,
+#: ``max_iter``); each one costs about two gradients. Set ``advnotes.param_hessian.MAX_PRODUCTS`` higher to allow more.
+MAX_PRODUCTS = 100_000
 
 __all__ = [
     "ParamSpace",
@@ -98,31 +113,39 @@ class ParamSpace:
         self.dtype, self.device = self.theta.dtype, self.theta.device
 
     def unflatten(self, theta: torch.Tensor) -> dict[str, torch.Tensor]:
+        if not isinstance(theta, torch.Tensor):
+            raise TypeError(f"theta must be a torch.Tensor of shape ({self.size},), got {type(theta).__name__}.")
         if theta.shape != (self.size,):
             raise ValueError(f"theta must have shape ({self.size},), got {tuple(theta.shape)}.")
         return {n: t.reshape(s) for n, t, s in zip(self.names, theta.split(self.numels), self.shapes, strict=True)}
 
     def logits(self, theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Logits of the model at parameters ``theta`` (P,) for inputs ``x`` (B, ...)."""
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"x must be a torch.Tensor of shape (B, *input_shape), got {type(x).__name__}.")
         return functional_call(self.model, self.unflatten(theta), (x,))
 
     def loss(self, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Mean cross-entropy (the training loss of :func:`advnotes.training.train`)."""
-        return F.cross_entropy(self.logits(theta, x), y)
+        z = self.logits(theta, x)
+        return F.cross_entropy(z, self._labels(y, z))
 
     def losses(self, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Per-example cross-entropy (B,)."""
-        return F.cross_entropy(self.logits(theta, x), y, reduction="none")
+        z = self.logits(theta, x)
+        return F.cross_entropy(z, self._labels(y, z), reduction="none")
+
+    @staticmethod
+    def _labels(y, z: torch.Tensor) -> torch.Tensor:
+        return check_labels(y, batch=z.shape[0], num_classes=z.shape[1])
 
 
 def _check_model_data(model: nn.Module, x, y) -> tuple[ParamSpace, torch.Tensor, torch.Tensor]:
     if not isinstance(model, nn.Module):
         raise TypeError(f"expected a torch.nn.Module, got {type(model).__name__}.")
-    x = check_inputs(x)
-    check_dtype_match(model, x)
-    with torch.no_grad():
-        C = check_logits(model(x), x.shape[0])
-    y = check_labels(y, batch=x.shape[0], num_classes=C)
+    check_not_training(model, why="Hessian-vector products would be random (a random top eigenvalue)")
+    C = int(check_model_input(model, x, probe=None).shape[1])
+    y = check_labels(y, batch=x.shape[0], num_classes=C, device=x.device)
     return ParamSpace(model), x, y
 
 
@@ -145,8 +168,23 @@ def _check_delta(delta, x: torch.Tensor) -> torch.Tensor:
 
 
 def _check_attack(step_size, steps) -> None:
+    from . import attacks
+
     check_positive("step_size", step_size)
-    check_positive("steps", steps, integer=True, allow_zero=True)
+    steps = check_positive("steps", steps, integer=True, allow_zero=True)
+    check_limit("steps", steps, "advnotes.attacks.MAX_STEPS", attacks.MAX_STEPS, what="an attack that long")
+
+
+def _check_products(name: str, value) -> int:
+    value = check_positive(name, value, integer=True)
+    check_at_most(
+        name,
+        value,
+        MAX_PRODUCTS,
+        how=f"each product costs about two gradients; use a smaller {name} or a larger tol, or set "
+        "advnotes.param_hessian.MAX_PRODUCTS higher if you mean it.",
+    )
+    return value
 
 
 # ----------------------------------------------------------------------------- the attack as a function of theta
@@ -182,6 +220,8 @@ def _check_projection(eps, clamp) -> None:
             lo, hi = clamp
         except (TypeError, ValueError):
             raise ValueError(f"clamp must be None or a (low, high) pair, got {clamp!r}.") from None
+        if not isinstance(lo, torch.Tensor) and not isinstance(hi, torch.Tensor):
+            lo, hi = check_number("clamp's low bound", lo), check_number("clamp's high bound", hi)
         if not lo < hi:
             raise ValueError(f"clamp must satisfy low < high, got {clamp!r}.")
 
@@ -328,10 +368,15 @@ def _start(v0, space: ParamSpace, seed: int) -> np.ndarray:
 
 
 def _check_solver_knobs(k, tol, size) -> None:
-    check_positive("k", k, integer=True)
+    k = check_positive("k", k, integer=True)
     check_positive("tol", tol)
     if k >= size - 1:
         raise ValueError(f"k={k} must be smaller than the number of parameters minus one ({size - 1}).")
+
+
+def _check_method(method, allowed: tuple[str, ...]) -> None:
+    if method not in allowed:
+        raise ValueError(f"method must be {', '.join(map(repr, allowed[:-1]))} or {allowed[-1]!r}, got {method!r}.")
 
 
 def _ritz(T: np.ndarray, symmetric: bool):
@@ -380,10 +425,16 @@ def krylov_top_eig(
     product (a list of floats, the real part for a non-symmetric ``A``).
     Raises ``RuntimeError`` if ``max_products`` products do not converge.
     """
-    check_positive("k", k, integer=True)
+    if not callable(matvec):
+        raise TypeError(
+            f"matvec must be a callable mapping a (P,) tensor to a (P,) tensor, got {type(matvec).__name__}."
+        )
+    k = check_positive("k", k, integer=True)
     check_positive("tol", tol)
-    check_positive("max_products", max_products, integer=True)
-    check_positive("max_basis", max_basis, integer=True)
+    _check_products("max_products", max_products)
+    max_basis = check_positive("max_basis", max_basis, integer=True)
+    check_bool("symmetric", symmetric)
+    check_bool("trace", trace)
     if not isinstance(v0, torch.Tensor) or v0.dim() != 1:
         raise TypeError("v0 must be a 1-d torch.Tensor (the start vector).")
     size, device = v0.shape[0], v0.device
@@ -484,9 +535,15 @@ def power_iteration(
     Returns ``(eigval, eigvec (size,), n_matvec)``; with ``trace=True`` also the list
     of Rayleigh quotients after each product (the benchmark reads it).
     """
-    check_positive("size", size, integer=True)
+    if not callable(matvec):
+        raise TypeError(
+            f"matvec must be a callable mapping a (P,) tensor to a (P,) tensor, got {type(matvec).__name__}."
+        )
+    size = check_positive("size", size, integer=True)
     check_positive("tol", tol)
-    check_positive("max_iter", max_iter, integer=True)
+    _check_products("max_iter", max_iter)
+    seed = check_seed(seed)
+    check_bool("trace", trace)
     v = torch.as_tensor(_start_vector(size, seed), dtype=dtype, device=device)
     lam, history = None, []
     for it in range(1, max_iter + 1):
@@ -571,7 +628,9 @@ def param_hessian_top_eig(
     if delta is not None:
         x = x + _check_delta(delta, x)
     _check_solver_knobs(k, tol, space.size)
-    check_positive("max_hvp", max_hvp, integer=True)
+    _check_products("max_hvp", max_hvp)
+    seed = check_seed(seed)
+    _check_method(method, ("lanczos", "arpack", "power"))
     mv = _hvp_fn(space, x, y)
     if method == "power":
         if k != 1:
@@ -634,7 +693,9 @@ def jeff_top_eig(
     _check_projection(eps, clamp)
     space, x, y = _check_model_data(model, x, y)
     _check_solver_knobs(k, tol, space.size)
-    check_positive("max_mvp", max_mvp, integer=True)
+    _check_products("max_mvp", max_mvp)
+    seed = check_seed(seed)
+    _check_method(method, ("arnoldi", "arpack", "power"))
     mv = _jeff_fn(space, x, y, float(step_size), int(steps), eps, clamp)
     if method == "power":
         if k != 1:
@@ -740,7 +801,8 @@ def top_k_share(shares: torch.Tensor, k: int) -> float:
     """Sum of the ``k`` largest shares (the part of the total carried by the top-k examples)."""
     if not isinstance(shares, torch.Tensor) or shares.dim() != 1 or shares.numel() == 0:
         raise ValueError("shares must be a non-empty 1-d tensor.")
-    check_positive("k", k, integer=True)
+    check_finite("shares", shares)
+    k = check_positive("k", k, integer=True)
     if k > shares.numel():
         raise ValueError(f"k={k} exceeds the number of examples ({shares.numel()}).")
     return float(shares.double().topk(k).values.sum())
@@ -791,6 +853,9 @@ def oscillation_stats(log, *, skip: int = 0, direction: torch.Tensor | None = No
     if direction is not None:
         if not log.updates:
             raise ValueError("direction needs the updates: train with record_updates=True.")
+        if not isinstance(direction, torch.Tensor):
+            raise TypeError(f"direction must be a torch.Tensor of shape (P,), got {type(direction).__name__}.")
+        check_finite("direction", direction)
         U = torch.stack(log.updates[skip:]).to(torch.float64)
         d = direction.reshape(-1).to(device=U.device, dtype=torch.float64, copy=True)
         if d.shape[0] != U.shape[1]:
@@ -808,9 +873,8 @@ def oscillation_stats(log, *, skip: int = 0, direction: torch.Tensor | None = No
 
 def sharpness_ratio(eta: float, eigval: float) -> float:
     """``eta * lambda``: a gradient step overshoots along an eigen-direction when this exceeds 2."""
-    check_positive("eta", eta)
-    if not math.isfinite(eigval):
-        raise ValueError(f"eigval must be finite, got {eigval!r}.")
+    eta = check_positive("eta", eta)
+    eigval = check_number("eigval", eigval)
     return float(eta) * float(eigval)
 
 
@@ -858,15 +922,19 @@ def track_training(
     (it must describe the same attack as ``attack``). Eigen-solves are warm-started from the
     previous checkpoint's eigenvector. The model is trained in place.
     """
-    from .training import TrainLog, train
+    from .training import MAX_STEPS, TrainLog, train
 
-    check_positive("steps", steps, integer=True)
-    check_positive("every", every, integer=True)
+    if attack is not None and not callable(attack):
+        raise TypeError(f"attack must be None or a callable (model, x, y) -> delta, got {type(attack).__name__}.")
+    check_positive("lr", lr)
+    steps = check_positive("steps", steps, integer=True)
+    check_limit("steps", steps, "advnotes.training.MAX_STEPS", MAX_STEPS, what="a training run that long")
+    every = check_positive("every", every, integer=True)
     if steps % every:
         raise ValueError(f"steps={steps} must be a multiple of every={every}.")
     if jeff_attack is not None and attack is None:
         raise ValueError("jeff_attack needs the matching attack for training (attack=...).")
-    if jeff_attack is not None and set(jeff_attack) != {"step_size", "steps"}:
+    if jeff_attack is not None and (not isinstance(jeff_attack, dict) or set(jeff_attack) != {"step_size", "steps"}):
         raise ValueError(f"jeff_attack must be a dict with keys 'step_size' and 'steps', got {sorted(jeff_attack)}.")
     at, clean, fixed, jeff, updates, losses, clean_losses = [], [], [], [], [], [], []
     v_c = v_f = v_j = None
@@ -918,7 +986,7 @@ def step_radius(eta: float, eigvals) -> float:
     eigenvalues with the largest real part (Lanczos / Arnoldi), this is the overshooting side.
     """
     check_positive("eta", eta)
-    mu = torch.as_tensor(eigvals).to(torch.complex128).reshape(-1)
+    mu = _eigvals(eigvals)
     if mu.numel() == 0 or not torch.isfinite(torch.view_as_real(mu)).all():
         raise ValueError("eigvals must be a non-empty list of finite numbers.")
     return float((1 - float(eta) * mu).abs().max())
@@ -931,7 +999,7 @@ def onset_lr(eigvals) -> float:
     (chapter 4, ``eq-ch4-onset``); for a real ``mu`` this is ``2 / mu``. Returns ``inf`` when no
     eigenvalue has a positive real part.
     """
-    mu = torch.as_tensor(eigvals).to(torch.complex128).reshape(-1)
+    mu = _eigvals(eigvals)
     if mu.numel() == 0 or not torch.isfinite(torch.view_as_real(mu)).all():
         raise ValueError("eigvals must be a non-empty list of finite numbers.")
     pos = mu[mu.real > 0]
@@ -940,9 +1008,29 @@ def onset_lr(eigvals) -> float:
     return float((2 * pos.real / pos.abs() ** 2).min())
 
 
+def _eigvals(eigvals) -> torch.Tensor:
+    """Eigenvalues (real or complex; a number, list, array or tensor) as a flat complex128 tensor."""
+    if isinstance(eigvals, (str, bytes, dict)) or eigvals is None:
+        raise TypeError(f"eigvals must be numbers (a list, array or tensor), got {type(eigvals).__name__}.")
+    try:
+        return torch.as_tensor(eigvals).to(torch.complex128).reshape(-1)
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(
+            f"eigvals must be numbers (a list, array or tensor), got {type(eigvals).__name__} that does not "
+            "convert to a tensor."
+        ) from None
+
+
+def _check_log(log) -> None:
+    for attr in ("loss", "update_cos", "updates"):
+        if not hasattr(log, attr):
+            raise TypeError(f"log must be a TrainLog (it has no {attr!r}), got {type(log).__name__}.")
+
+
 def negative_cosines(log, *, window: int) -> float:
     """Fraction of the last ``window`` successive-update cosines of a TrainLog that are negative."""
-    check_positive("window", window, integer=True)
+    _check_log(log)
+    window = check_positive("window", window, integer=True)
     cos = log.update_cos[-window:]
     if len(cos) < window:
         raise ValueError(f"the log has {len(log.update_cos)} cosines, fewer than window={window}.")
@@ -972,6 +1060,10 @@ def continue_training(model: nn.Module, x, y, *, lr: float, steps: int, attack: 
     """
     from .training import train
 
+    if not callable(attack):
+        raise TypeError(f"attack must be a callable (model, x, y) -> delta, got {type(attack).__name__}.")
+    freeze = check_bool("freeze", freeze)
+    check_positive("window", window, integer=True)
     net = copy.deepcopy(model)
     rec = _Recorder(frozen=attack(net, x, y).detach()) if freeze else _Recorder(attack)
     log = train(net, x, y, lr=lr, steps=steps, attack=rec)
@@ -1029,8 +1121,20 @@ def find_onset(
     """
     from .training import train
 
-    check_positive("lo", lo)
-    check_positive("iters", iters, integer=True, allow_zero=True)
+    if attack is not None and not callable(attack):
+        raise TypeError(f"attack must be None or a callable (model, x, y) -> delta, got {type(attack).__name__}.")
+    lo = check_positive("lo", lo)
+    hi = check_positive("hi", hi)
+    iters = check_positive("iters", iters, integer=True, allow_zero=True)
+    check_at_most("iters", iters, 60, how="60 bisections already resolve the onset to float64 precision.")
+    steps = check_positive("steps", steps, integer=True)
+    window = check_positive("window", window, integer=True)
+    if window > steps:
+        raise ValueError(f"window={window} exceeds steps={steps}: the run has fewer update cosines than the window.")
+    factor = check_positive("factor", factor)
+    level = check_positive("level", level)
+    if not level <= 1:
+        raise ValueError(f"level must be a fraction in (0, 1] of the window's cosines, got {level!r}.")
     if not hi > lo:
         raise ValueError(f"need hi > lo, got lo={lo}, hi={hi}.")
     if not factor > 1:
@@ -1114,6 +1218,20 @@ def seed_experiment(
     """
     from .training import accuracy, train
 
+    seed = check_seed(seed)
+    if not callable(make_model):
+        raise TypeError(f"make_model must be a function seed -> nn.Module, got {type(make_model).__name__}.")
+    if not isinstance(runs, dict) or not runs:
+        raise ValueError(f"runs must be a non-empty dict name -> (attack, jeff), got {runs!r}.")
+    for name, run in runs.items():
+        if not (isinstance(run, (tuple, list)) and len(run) == 2):
+            raise ValueError(f"runs[{name!r}] must be a pair (attack, jeff), got {run!r}.")
+        if run[0] is not None and not callable(run[0]):
+            raise TypeError(f"runs[{name!r}]: the attack must be None or a callable, got {type(run[0]).__name__}.")
+        if run[1] is not None and not isinstance(run[1], dict):
+            raise TypeError(f"runs[{name!r}]: jeff must be None or a dict of jeff_top_eig's knobs, got {run[1]!r}.")
+    if (x_test is None) != (y_test is None):
+        raise ValueError("pass both x_test and y_test, or neither.")
     out = {}
     for name, (attack, jeff) in runs.items():
         torch.manual_seed(seed)

@@ -30,7 +30,18 @@ import torch.nn.functional as F
 from torch import nn
 
 from .linear_regions import local_linear_map
-from .validation import check_finite, check_inputs, check_labels, check_logits, check_positive
+from .validation import (
+    check_array,
+    check_finite,
+    check_inputs,
+    check_int_list,
+    check_labels,
+    check_limit,
+    check_model_input,
+    check_not_training,
+    check_number,
+    check_positive,
+)
 
 __all__ = [
     "growth_factor",
@@ -100,6 +111,29 @@ def _log_max(dtype: torch.dtype) -> float:
     return math.log(torch.finfo(dtype).max)
 
 
+def _check_steps(steps, *, name: str = "steps", allow_zero: bool = True) -> int:
+    """Step counts of iterated attacks share :data:`advnotes.attacks.MAX_STEPS`."""
+    from . import attacks
+
+    steps = check_positive(name, steps, integer=True, allow_zero=allow_zero)
+    return check_limit(name, steps, "advnotes.attacks.MAX_STEPS", attacks.MAX_STEPS, what="an attack that long")
+
+
+def _check_step_sizes(step_sizes) -> list[float]:
+    if isinstance(step_sizes, (str, bytes, dict)) or not hasattr(step_sizes, "__iter__"):
+        raise TypeError(f"step_sizes must be a list of positive numbers such as [0.1, 1.0], got {step_sizes!r}.")
+    out = [check_positive("each entry of step_sizes", a) for a in step_sizes]
+    if not out:
+        raise ValueError("step_sizes is empty; pass at least one step size, e.g. [0.1, 1.0].")
+    return out
+
+
+def _check_step_counts(steps) -> list[int]:
+    out = check_int_list("steps", steps, min_value=1)
+    _check_steps(max(out), name="the largest of steps")
+    return out
+
+
 def growth_factor(eigvals: torch.Tensor, *, step_size: float, steps: int) -> torch.Tensor:
     """``c(m) = ((1 + alpha lambda)^m - 1) / lambda`` elementwise (limit ``m alpha`` at ``lambda = 0``).
 
@@ -110,10 +144,10 @@ def growth_factor(eigvals: torch.Tensor, *, step_size: float, steps: int) -> tor
     eigenvalue) use the power directly. Raises ``OverflowError`` when
     ``(1 + alpha lambda)^m`` does not fit in the dtype.
     """
-    check_positive("step_size", step_size)
-    check_positive("steps", steps, integer=True, allow_zero=True)
+    step_size = check_positive("step_size", step_size)
+    steps = check_positive("steps", steps, integer=True, allow_zero=True)
     if not isinstance(eigvals, torch.Tensor) or not eigvals.is_floating_point():
-        raise TypeError("eigvals must be a floating-point torch.Tensor.")
+        raise TypeError(f"eigvals must be a floating-point torch.Tensor, got {_kind(eigvals)}.")
     check_finite("eigvals", eigvals)
     a, m = float(step_size), int(steps)
     u = a * eigvals
@@ -141,9 +175,9 @@ def flow_factor(eigvals: torch.Tensor, *, t: float) -> torch.Tensor:
 
     Raises ``OverflowError`` when ``e^{lambda t}`` does not fit in the dtype.
     """
-    check_positive("t", t, allow_zero=True)
+    t = check_positive("t", t, allow_zero=True)
     if not isinstance(eigvals, torch.Tensor) or not eigvals.is_floating_point():
-        raise TypeError("eigvals must be a floating-point torch.Tensor.")
+        raise TypeError(f"eigvals must be a floating-point torch.Tensor, got {_kind(eigvals)}.")
     check_finite("eigvals", eigvals)
     z = eigvals * float(t)
     worst = float(z.max())
@@ -185,6 +219,8 @@ def perturbation_closed_form(
     Raises ``OverflowError`` instead of returning inf/NaN.
     """
     _check_spectrum(eigvals, eigvecs, g)
+    step_size = check_positive("step_size", step_size)
+    steps = check_positive("steps", steps, integer=True, allow_zero=True)
     coef = growth_factor(eigvals, step_size=step_size, steps=steps)
     return _assemble(coef, float(step_size) * int(steps), eigvecs, g)
 
@@ -197,6 +233,7 @@ def perturbation_flow(eigvals: torch.Tensor, eigvecs: torch.Tensor, g: torch.Ten
     Shapes as in :func:`perturbation_closed_form`.
     """
     _check_spectrum(eigvals, eigvecs, g)
+    t = check_positive("t", t, allow_zero=True)
     coef = flow_factor(eigvals, t=t)
     return _assemble(coef, float(t), eigvecs, g)
 
@@ -207,14 +244,16 @@ def iterate_quadratic_attack(H: torch.Tensor, g: torch.Tensor, *, step_size: flo
     The oracle for :func:`perturbation_closed_form`: gradient ascent on the exactly
     quadratic loss ``g^T delta + delta^T H delta / 2``. ``H`` (B, n, n), ``g`` (B, n).
     """
-    check_positive("step_size", step_size)
-    check_positive("steps", steps, integer=True, allow_zero=True)
-    if not isinstance(H, torch.Tensor) or not isinstance(g, torch.Tensor):
-        raise TypeError("H and g must be torch.Tensors.")
+    step_size = check_positive("step_size", step_size)
+    steps = _check_steps(steps)
+    H = check_inputs(H, name="H", min_dim=3)
+    g = check_inputs(g, name="g")
     if H.dim() != 3 or g.dim() != 2 or H.shape != (g.shape[0], g.shape[1], g.shape[1]):
         raise ValueError(f"expected H (B, n, n) and g (B, n); got {tuple(H.shape)} and {tuple(g.shape)}.")
-    check_finite("H", H)
-    check_finite("g", g)
+    if H.dtype != g.dtype or H.device != g.device:
+        raise TypeError(
+            f"H and g must share one dtype and device, got {H.dtype} on {H.device} and {g.dtype} on {g.device}."
+        )
     delta = torch.zeros_like(g)
     for _ in range(int(steps)):
         delta = delta + step_size * (g + torch.einsum("bnm,bm->bn", H, delta))
@@ -233,14 +272,14 @@ def gradient_ascent_path(model, x: torch.Tensor, y: torch.Tensor, *, step_size: 
     callable giving (B, C) logits, e.g. :class:`advnotes.linear_regions.FrozenGates`.
     Chapter 2 uses it for the validity map.
     """
-    check_positive("step_size", step_size)
-    record = sorted({int(m) for m in record}) if hasattr(record, "__iter__") else None
-    if not record or any(m < 0 for m in record):
+    step_size = check_positive("step_size", step_size)
+    if isinstance(record, (str, bytes)) or not hasattr(record, "__iter__"):
         raise ValueError(f"record must be a non-empty collection of step counts >= 0, got {record!r}.")
-    x = check_inputs(x)
-    with torch.no_grad():
-        C = check_logits(model(x), x.shape[0])
-    y = check_labels(y, batch=x.shape[0], num_classes=C)
+    record = sorted(set(check_int_list("record", record)))
+    _check_steps(record[-1], name="the largest step count in record")
+    check_not_training(model, why="the attack's path would be random")
+    C = check_model_input(model, x, probe=None).shape[1]
+    y = check_labels(y, batch=x.shape[0], num_classes=C, device=x.device)
     out, delta = {}, torch.zeros_like(x)
     for t in range(record[-1] + 1):
         if t in record:
@@ -254,6 +293,12 @@ def gradient_ascent_path(model, x: torch.Tensor, y: torch.Tensor, *, step_size: 
             (grad,) = torch.autograd.grad(F.cross_entropy(model(x + d), y, reduction="sum"), d)
         delta = (delta + step_size * grad).detach()
     return out
+
+
+def _kind(v) -> str:
+    if isinstance(v, torch.Tensor):
+        return f"a {v.dtype} tensor of shape {tuple(v.shape)}"
+    return type(v).__name__
 
 
 def _flat(v: torch.Tensor, name: str) -> torch.Tensor:
@@ -275,7 +320,10 @@ def energy_on_top(eigvecs: torch.Tensor, d: torch.Tensor, k: int) -> torch.Tenso
         raise ValueError(
             f"eigvecs must be (B, n, C) matching d {tuple(d.shape)}, got {getattr(eigvecs, 'shape', None)}."
         )
-    check_positive("k", k, integer=True)
+    if eigvecs.dtype != d.dtype:
+        raise TypeError(f"eigvecs and d must share one dtype, got {eigvecs.dtype} and {d.dtype}.")
+    check_finite("eigvecs", eigvecs)
+    k = check_positive("k", k, integer=True)
     if k > eigvecs.shape[2]:
         raise ValueError(f"k={k} exceeds the {eigvecs.shape[2]} eigenvectors given.")
     norm2 = (d * d).sum(1)
@@ -288,6 +336,8 @@ def energy_on_top(eigvecs: torch.Tensor, d: torch.Tensor, k: int) -> torch.Tenso
 def cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Cosine similarity (B,) between matching rows of ``a`` and ``b`` (flattened); zero rows raise."""
     a, b = _flat(a, "a"), _flat(b, "b")
+    if a.dtype != b.dtype:
+        raise TypeError(f"a and b must share one dtype, got {a.dtype} and {b.dtype}.")
     if a.shape != b.shape:
         raise ValueError(f"a and b must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}.")
     na, nb = a.norm(dim=1), b.norm(dim=1)
@@ -312,15 +362,13 @@ def logit_margin_flow(margin0, k, t):
     """
     from scipy.special import wrightomega
 
-    def as_np(v, name):
-        if isinstance(v, torch.Tensor):
-            v = v.detach().cpu().double().numpy()
-        arr = np.asarray(v, dtype=np.float64)
-        if not np.isfinite(arr).all():
-            raise ValueError(f"{name} has non-finite values.")
-        return arr
-
-    u0, kk, tt = as_np(margin0, "margin0"), as_np(k, "k"), as_np(t, "t")
+    u0, kk, tt = check_array("margin0", margin0), check_array("k", k), check_array("t", t)
+    try:
+        np.broadcast_shapes(u0.shape, kk.shape, tt.shape)
+    except ValueError:
+        raise ValueError(
+            f"margin0, k and t must broadcast against each other, got shapes {u0.shape}, {kk.shape} and {tt.shape}."
+        ) from None
     if (kk < 0).any() or (tt < 0).any():
         raise ValueError("k = |w|^2 and t must be non-negative.")
     if (u0 > 700).any():
@@ -347,7 +395,7 @@ def two_logit_flow(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, t: flo
     margin ``u(t)``, both in the dtype of ``x``. It is the ``alpha -> 0`` limit of
     ``gradient_ascent(FrozenGates(model, x), x, y, step_size=alpha, steps=t/alpha)``.
     """
-    check_positive("t", t, allow_zero=True)
+    t = check_positive("t", t, allow_zero=True)
     W, b = local_linear_map(model, x)
     if W.shape[1] != 2:
         raise ValueError(f"two_logit_flow needs a model with exactly 2 logits, got {W.shape[1]}.")
@@ -372,9 +420,11 @@ def binned_median(s, values, edges) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     edges. Returns ``(centers, median, q25, q75)`` over the non-empty bins only, with
     geometric bin centres (the map's axis is logarithmic; ``edges`` must be positive).
     """
-    as_np = lambda a: np.asarray(a.detach().cpu().double().numpy() if isinstance(a, torch.Tensor) else a, float)
-    s, v = as_np(s), as_np(values)
-    edges = np.asarray(edges, dtype=float)
+    s, v, edges = (
+        check_array("s", s, finite=False),
+        check_array("values", values, finite=False),
+        check_array("edges", edges, finite=False),
+    )
     if s.ndim != 1 or v.shape != s.shape:
         raise ValueError(f"s and values must be 1-D of one length, got {s.shape} and {v.shape}.")
     if edges.ndim != 1 or len(edges) < 2 or not (np.diff(edges) > 0).all() or edges[0] <= 0:
@@ -400,8 +450,8 @@ def first_crossing(s, values, level: float) -> float:
     ``s`` increasing and positive, ``values`` positive (e.g. a binned median relative
     error). Returns ``inf`` when the curve never crosses and ``s[0]`` when it starts above.
     """
-    as_np = lambda a: np.asarray(a.detach().cpu().double().numpy() if isinstance(a, torch.Tensor) else a, float)
-    s, v = as_np(s), as_np(values)
+    s, v = check_array("s", s), check_array("values", values)
+    level = check_number("level", level, finite=False)
     if s.ndim != 1 or v.shape != s.shape or len(s) == 0:
         raise ValueError("s and values must be 1-D arrays of one non-zero length.")
     if (s <= 0).any() or (v <= 0).any() or not (np.diff(s) > 0).all() or not level > 0:
@@ -465,6 +515,15 @@ def lambda_max_affine(W: torch.Tensor, b: torch.Tensor, x: torch.Tensor) -> torc
     """
     from .curvature import softmax_curvature_factor
 
+    W, b, x = check_inputs(W, name="W", min_dim=3), check_inputs(b, name="b"), check_inputs(x)
+    B, n = x.shape[0], x[0].numel()
+    if W.dim() != 3 or W.shape[0] != B or W.shape[2] != n or tuple(b.shape) != (B, W.shape[1]):
+        raise ValueError(
+            f"W must be (B, C, n) = ({B}, C, {n}) and b (B, C) for x of shape {tuple(x.shape)}, got W "
+            f"{tuple(W.shape)} and b {tuple(b.shape)}; take them from local_linear_map(model, x_clean)."
+        )
+    if not (W.dtype == b.dtype == x.dtype):
+        raise TypeError(f"W, b and x must share one dtype, got {W.dtype}, {b.dtype} and {x.dtype}.")
     p = torch.softmax(b + torch.einsum("bcn,bn->bc", W, x.reshape(x.shape[0], -1)), dim=-1)
     G = torch.einsum("bcd,bcn->bdn", softmax_curvature_factor(p), W)
     return torch.linalg.matrix_norm(G, ord=2) ** 2
@@ -478,6 +537,9 @@ def offtop_ratio(eigvecs: torch.Tensor, d: torch.Tensor, base: torch.Tensor, *, 
     where ``base`` is the attack's own first step: ``g`` for gradient ascent, FGSM for
     PGD). Inputs whose ``base`` lies entirely on the top ``k`` raise ``ValueError``.
     """
+    base = _flat(base, "base")
+    if base.shape != _flat(d, "d").shape:
+        raise ValueError(f"d and base must have one shape, got {tuple(d.shape)} and {tuple(base.shape)}.")
     off_base = 1 - energy_on_top(eigvecs, base, k)
     if (off_base <= 0).any():
         raise ValueError("base has no energy off the top-k eigenvectors for some input; the ratio is undefined.")
@@ -509,6 +571,9 @@ def validity_table(
     from .curvature import input_gradient, input_hessian_eig
     from .linear_regions import FrozenGates, count_gate_flips, gate_pattern
 
+    step_sizes, steps = _check_step_sizes(step_sizes), _check_step_counts(steps)
+    if project is not None:
+        _check_project(project)
     lam, V = input_hessian_eig(model, x, y)
     g = input_gradient(model, x, y)
     W, b = local_linear_map(model, x)
@@ -548,7 +613,15 @@ def validity_table(
             add("offtop_closed", offtop_ratio(V, closed, g))
             if proj is not None:
                 add("offtop_proj", offtop_ratio(V, proj[m], g))
-    return {k: torch.cat(v).numpy() for k, v in rows.items()}
+    return {k: torch.cat(v).cpu().numpy() for k, v in rows.items()}
+
+
+def _check_project(project) -> None:
+    if not isinstance(project, dict) or not set(project) <= {"eps", "clamp"}:
+        raise ValueError(
+            f"project must be None or a dict of gradient_ascent's projection arguments 'eps' and/or 'clamp', "
+            f"e.g. dict(eps=0.1, clamp=(0.0, 1.0)); got {project!r}."
+        )
 
 
 def _projected(model, x, y, a, m, project):
@@ -579,6 +652,7 @@ def projected_table(
     from .attacks import gradient_ascent
     from .curvature import input_gradient, input_hessian_eig
 
+    step_sizes, steps = _check_step_sizes(step_sizes), _check_step_counts(steps)
     lam, V = input_hessian_eig(model, x, y)
     g = input_gradient(model, x, y)
     rows: dict[str, list] = {"s": [], "m": [], "offtop": []}

@@ -22,9 +22,22 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from .validation import check_dtype_match, check_inputs, check_labels, check_logits, check_positive
+from .validation import (
+    check_bool,
+    check_labels,
+    check_limit,
+    check_model,
+    check_model_input,
+    check_positive,
+    check_seed,
+    eval_mode,
+)
 
 Attack = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+
+#: The most steps one call of :func:`train` / :func:`train_ensemble` may take. A longer run shows no
+#: progress and may look like a hang; set ``advnotes.training.MAX_STEPS`` higher to allow it.
+MAX_STEPS = 1_000_000
 
 
 @dataclass
@@ -63,24 +76,37 @@ class TrainLog:
 
 def flat_params(model: nn.Module) -> torch.Tensor:
     """All trainable parameters as one detached vector."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
+    if not any(p.requires_grad for p in model.parameters()):
+        raise ValueError("the model has no trainable parameters (requires_grad=True), so there is nothing to flatten.")
     return torch.cat([p.detach().reshape(-1) for p in model.parameters() if p.requires_grad])
 
 
 def _check_training_data(model, x, y):
-    x = check_inputs(x)
-    check_dtype_match(model, x)
-    with torch.no_grad():
-        C = check_logits(model(x[:1]), 1)
-    y = check_labels(y, batch=x.shape[0], num_classes=C)
+    """``x`` and ``y`` against the model (one probe forward, in eval mode: the check never changes the model)."""
+    with eval_mode(model):
+        C = int(check_model_input(model, x).shape[1])
+    y = check_labels(y, batch=x.shape[0], num_classes=C, device=x.device)
     return x, y
 
 
-def _check_knobs(*, lr, steps, momentum, weight_decay) -> None:
+def _check_attack(attack) -> None:
+    if attack is not None and not callable(attack):
+        raise TypeError(
+            f"attack must be None or a callable (model, x, y) -> delta, e.g. "
+            f"advnotes.threat.training_attack('pgd'), got {type(attack).__name__}."
+        )
+
+
+def _check_knobs(*, lr, steps, momentum, weight_decay, record_updates=False) -> None:
     """The scalar arguments of :func:`train` (and :func:`train_ensemble`)."""
     check_positive("lr", lr)
-    check_positive("steps", steps, integer=True, allow_zero=True)
-    check_positive("momentum", momentum, allow_zero=True)
+    steps = check_positive("steps", steps, integer=True, allow_zero=True)
+    check_limit("steps", steps, "advnotes.training.MAX_STEPS", MAX_STEPS, what="a training run that long")
+    momentum = check_positive("momentum", momentum, allow_zero=True)
     check_positive("weight_decay", weight_decay, allow_zero=True)
+    check_bool("record_updates", record_updates)
     if momentum >= 1:
         raise ValueError(f"momentum must be < 1, got {momentum}.")
 
@@ -129,8 +155,15 @@ def train(
     ``functools.partial(gradient_ascent, step_size=0.1, steps=5)``); it is
     recomputed at every step from the current parameters.
     """
-    _check_knobs(lr=lr, steps=steps, momentum=momentum, weight_decay=weight_decay)
+    _check_knobs(lr=lr, steps=steps, momentum=momentum, weight_decay=weight_decay, record_updates=record_updates)
+    check_model(model)
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module (train updates its parameters), got {type(model).__name__}.")
+    seed = check_seed(seed)
+    _check_attack(attack)
     x, y = _check_training_data(model, x, y)
+    if not any(p.requires_grad for p in model.parameters()):
+        raise ValueError("the model has no trainable parameters (requires_grad=True): there is nothing to train.")
     batches = None if batch_size is None else _Minibatches(x.shape[0], batch_size, seed, x.device)
     params = [p for p in model.parameters() if p.requires_grad]
     velocity = [torch.zeros_like(p) for p in params]
@@ -251,9 +284,15 @@ def train_ensemble(
             "it takes those of train() except seed."
         )
     seeds = _check_seeds(seeds)
-    _check_knobs(lr=lr, steps=steps, momentum=momentum, weight_decay=weight_decay)
+    _check_knobs(lr=lr, steps=steps, momentum=momentum, weight_decay=weight_decay, record_updates=record_updates)
     if batch_size is not None:
         check_positive("batch_size", batch_size, integer=True)
+    if not callable(make_model):
+        raise TypeError(
+            f"make_model must be a function seed -> nn.Module (e.g. lambda s: mlp(64, (128,), 10)), "
+            f"got {type(make_model).__name__}."
+        )
+    _check_attack(attack)
     members = _build_members(make_model, seeds)
     x, y = _check_member_data(members, seeds, x, y)
     stack = _StackedMembers(members)
@@ -283,7 +322,7 @@ def _check_seeds(seeds) -> list[int]:
     bad = [s for s in seeds if isinstance(s, bool) or not isinstance(s, numbers.Integral)]
     if bad:
         raise ValueError(f"seeds must be ints, got {bad[0]!r} ({type(bad[0]).__name__}).")
-    out = [int(s) for s in seeds]
+    out = [check_seed(s, name="each seed") for s in seeds]
     dup = sorted({s for s in out if out.count(s) > 1})
     if dup:
         raise ValueError(f"seeds must be distinct (each trains one member), got {dup[0]} more than once.")
@@ -620,15 +659,26 @@ def _train_stacked(
 
 
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    """Fraction of ``x`` classified as ``y``."""
+    """Fraction of ``x`` classified as ``y``, by the model in eval mode (its mode is restored afterwards)."""
     x, y = _check_training_data(model, x, y)
-    with torch.no_grad():
+    with torch.no_grad(), eval_mode(model):
         return float((model(x).argmax(dim=1) == y).double().mean())
 
 
 def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: Attack) -> float:
-    """Accuracy on ``x + attack(model, x, y)``."""
+    """Accuracy on ``x + attack(model, x, y)``, attacked and evaluated in eval mode (the mode is restored)."""
+    if not callable(attack):
+        raise TypeError(
+            f"attack must be a callable (model, x, y) -> delta, e.g. advnotes.threat.training_attack('pgd'), "
+            f"got {type(attack).__name__}."
+        )
     x, y = _check_training_data(model, x, y)
-    delta = attack(model, x, y)
-    with torch.no_grad():
-        return float((model(x + delta).argmax(dim=1) == y).double().mean())
+    with eval_mode(model):
+        delta = attack(model, x, y)
+        if not isinstance(delta, torch.Tensor) or delta.shape != x.shape:
+            raise ValueError(
+                f"the attack must return a perturbation of x's shape {tuple(x.shape)}, got "
+                f"{tuple(delta.shape) if isinstance(delta, torch.Tensor) else type(delta).__name__}."
+            )
+        with torch.no_grad():
+            return float((model(x + delta).argmax(dim=1) == y).double().mean())

@@ -128,6 +128,93 @@ def check_bool(name: str, value) -> bool:
     raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}.")
 
 
+def check_number(name: str, value, *, finite: bool = True) -> float:
+    """Any real number (negative too) as a float: Python/NumPy scalars and 0-d tensors, not bools or strings."""
+    value = float(_scalar(name, value))
+    if finite and not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}.")
+    return value
+
+
+def check_limit(name: str, value: int, limit_name: str, limit: int, *, what: str) -> int:
+    """Refuse ``value`` above the module-level limit ``limit_name`` (e.g. ``advnotes.training.MAX_STEPS``).
+
+    The message states the limit, why it exists (``what`` runs that long) and how to raise it.
+    """
+    if value > limit:
+        raise ValueError(
+            f"{name}={value:,} is above {limit_name} = {limit:,} ({what} would run for a very long time without "
+            f"showing progress); use a smaller {name}, or set {limit_name} to a larger value if you mean it."
+        )
+    return value
+
+
+def check_array(name: str, value, *, ndim: int | None = None, finite: bool = True) -> np.ndarray:
+    """Numbers (a list, NumPy array or tensor) as a non-empty float64 NumPy array, checked for ``ndim`` and NaN/inf."""
+    if isinstance(value, torch.Tensor):
+        if value.is_complex():
+            raise TypeError(f"{name} must hold real numbers, got a complex tensor.")
+        value = value.detach().cpu().double().numpy()
+    if isinstance(value, (str, bytes, dict, set)) or value is None:
+        raise TypeError(f"{name} must be numbers (a list, NumPy array or tensor), got {type(value).__name__}.")
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise TypeError(
+            f"{name} must be numbers (a list, NumPy array or tensor), got {type(value).__name__} that does not "
+            f"convert to floats ({type(err).__name__})."
+        ) from None
+    if ndim is not None and arr.ndim != ndim:
+        raise ValueError(f"{name} must be a {ndim}-d array, got shape {arr.shape}.")
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty; pass at least one value.")
+    if finite and not np.isfinite(arr).all():
+        bad = int((~np.isfinite(arr)).sum())
+        raise ValueError(f"{name} has {bad} non-finite value(s) (NaN or inf) out of {arr.size}.")
+    return arr
+
+
+def check_int_list(name: str, values, *, min_value: int = 0) -> list[int]:
+    """A non-empty collection of integers >= ``min_value`` (e.g. step counts), as a list of ints.
+
+    Strings, floats with a fraction and bools are refused rather than truncated.
+    """
+    if isinstance(values, (str, bytes, dict)) or not hasattr(values, "__iter__"):
+        raise TypeError(f"{name} must be a list of integers such as [1, 2, 4], got {type(values).__name__}.")
+    if isinstance(values, (torch.Tensor, np.ndarray)) and values.ndim == 0:
+        raise TypeError(f"{name} must be a list of integers such as [1, 2, 4], got a single number.")
+    out = [check_positive(f"each entry of {name}", v, integer=True, allow_zero=True) for v in values]
+    if not out:
+        raise ValueError(f"{name} is empty; pass at least one value.")
+    low = min(out)
+    if low < min_value:
+        raise ValueError(f"{name} must hold integers >= {min_value}, got {low}.")
+    return out
+
+
+def check_not_training(model, *, what: str = "the model", why: str = "the result would be random") -> None:
+    """Refuse a model whose output is random or depends on the batch: active dropout, batch-norm on batch statistics.
+
+    Such a model is in training mode (``model.train()``); ``why`` says what would go wrong.
+    A ReLU/Linear model in training mode is fine (training mode changes nothing for it).
+    """
+    if not isinstance(model, nn.Module):
+        return
+    for name, m in model.named_modules():
+        where = name or "<root>"
+        if isinstance(m, nn.modules.dropout._DropoutNd) and m.training and m.p > 0:
+            raise ValueError(
+                f"{what} has {type(m).__name__} {where!r} in training mode (p={m.p}): its random masks change "
+                f"every call, so {why}; call model.eval() first."
+            )
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and (m.training or not m.track_running_stats):
+            raise ValueError(
+                f"{what} has {type(m).__name__} {where!r} using batch statistics (training mode): each example's "
+                f"output depends on the rest of the batch and the running statistics change, so {why}; call "
+                "model.eval() first."
+            )
+
+
 # ----------------------------------------------------------------------------- tensors
 
 

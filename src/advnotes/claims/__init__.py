@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,6 +72,8 @@ def _register(spec):
 
 def get_spec(name: str):
     """The declared spec called ``name`` (importing every chapter's claims module first)."""
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a spec's name (a string such as 'ch1-psd'), got {type(name).__name__}.")
     _import_chapters()
     try:
         return REGISTRY[name]
@@ -86,8 +89,45 @@ def _import_chapters():
         importlib.import_module(f"{__name__}.{info.name}")
 
 
-def _round(value: float) -> float:
+def _number(name: str, value, *, finite: bool = True) -> float:
+    """A real number (Python/NumPy scalar, 0-d array or tensor) as a float; bools and strings are refused."""
+    if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}.")
     value = float(value)
+    if finite and not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}.")
+    return value
+
+
+def _sequence(name: str, values) -> list:
+    if isinstance(values, (str, bytes, dict)) or not hasattr(values, "__iter__"):
+        raise TypeError(f"{name} must be a list of numbers (one per seed), got {type(values).__name__} {values!r}.")
+    return list(values)
+
+
+def check_records(records, *, what: str = "records") -> list:
+    """``records`` must be a collection of :class:`Identity` / :class:`Claim` records; returns them as a list."""
+    if isinstance(records, (Identity, Claim)):
+        raise TypeError(f"{what} must be a list of records; wrap a single record as [record].")
+    if isinstance(records, (str, bytes, dict)) or not hasattr(records, "__iter__"):
+        raise TypeError(
+            f"{what} must be a list of Identity/Claim records (e.g. evidence.records or load_evidence(path)), "
+            f"got {type(records).__name__}."
+        )
+    records = list(records)
+    bad = [r for r in records if not isinstance(r, (Identity, Claim))]
+    if bad:
+        raise TypeError(
+            f"{what} must hold Identity/Claim records (from spec.check / spec.measure or load_evidence), got "
+            f"{type(bad[0]).__name__} {bad[0]!r:.60}."
+        )
+    return records
+
+
+def _round(value: float) -> float:
+    value = _number("measured value", value, finite=False)
     if not math.isfinite(value):
         raise ValueError(f"measured value {value!r} is not finite; a check needs finite numbers.")
     return float(f"{value:.{SIGNIFICANT}g}")
@@ -99,7 +139,7 @@ def roundoff(value: float) -> str:
     Round-off differs in its last bits between machines; its order of magnitude does
     not, so chapters print these bounds rather than the raw value.
     """
-    value = abs(float(value))
+    value = abs(_number("value", value, finite=False))
     if not math.isfinite(value):
         raise ValueError(f"roundoff() needs a finite number, got {value!r}.")
     if value == 0.0:
@@ -115,10 +155,11 @@ def t_interval(per_seed, *, level: float = LEVEL) -> tuple[float, float, float]:
     """
     from scipy import stats
 
-    values = [_round(v) for v in per_seed]
+    values = [_round(v) for v in _sequence("per_seed", per_seed)]
     n = len(values)
     if n < 2:
         raise ValueError(f"an interval needs at least two seeds, got {n}.")
+    level = _number("level", level)
     if not 0 < level < 1:
         raise ValueError(f"level must lie in (0, 1), got {level!r}.")
     mean = math.fsum(values) / n
@@ -129,6 +170,7 @@ def t_interval(per_seed, *, level: float = LEVEL) -> tuple[float, float, float]:
 
 def decide(lo: float, hi: float, threshold: float, direction: str) -> str:
     """The outcome rule: the interval ``[lo, hi]`` against ``threshold`` in ``direction``."""
+    lo, hi, threshold = _check_interval(lo, hi, threshold, direction)
     if direction == ">":
         return HOLDS if lo > threshold else NOT_REPRODUCED if hi < threshold else INCONCLUSIVE
     if direction == "<":
@@ -138,7 +180,17 @@ def decide(lo: float, hi: float, threshold: float, direction: str) -> str:
 
 def margin(lo: float, hi: float, threshold: float, direction: str) -> float:
     """Distance from the interval's near edge to the threshold; positive when the claim clears it."""
+    lo, hi, threshold = _check_interval(lo, hi, threshold, direction)
     return lo - threshold if direction == ">" else threshold - hi
+
+
+def _check_interval(lo, hi, threshold, direction) -> tuple[float, float, float]:
+    lo, hi, threshold = _number("lo", lo), _number("hi", hi), _number("threshold", threshold)
+    if lo > hi:
+        raise ValueError(f"the interval must have lo <= hi, got lo={lo!r} > hi={hi!r}.")
+    if direction not in (">", "<"):
+        raise ValueError(f"direction must be '>' or '<', got {direction!r}.")
+    return lo, hi, threshold
 
 
 # --------------------------------------------------------------------------- specs
@@ -159,13 +211,16 @@ class IdentitySpec:
     reason: str
 
     def __post_init__(self):
-        if not (self.tolerance > 0 and math.isfinite(self.tolerance)):
+        _check_spec_fields(self, ("statement", "error", "reason"))
+        tolerance = _number(f"identity {self.name!r}: tolerance", self.tolerance, finite=False)
+        if not (tolerance > 0 and math.isfinite(tolerance)):
             raise ValueError(f"identity {self.name!r}: tolerance must be a positive number.")
         _register(self)
 
     def check(self, error: float, *, setting: str = "digits-mlp", measured: dict | None = None) -> Identity:
         """Compare the largest measured ``error`` with the tolerance; return an :class:`Identity`."""
-        error = float(error)
+        error = _number(f"identity {self.name!r}: error", error, finite=False)
+        _check_setting(setting)
         if not math.isfinite(error):
             raise ValueError(f"identity {self.name!r}: the measured error {error!r} is not finite.")
         return Identity(self, _round(abs(error)), setting, _plain(measured or {}))
@@ -192,9 +247,10 @@ class ClaimSpec:
     reason: str
 
     def __post_init__(self):
+        _check_spec_fields(self, ("group", "paper", "reading", "statistic", "reason"))
         if self.direction not in (">", "<"):
             raise ValueError(f"claim {self.name!r}: direction must be '>' or '<'.")
-        if not math.isfinite(self.threshold):
+        if not math.isfinite(_number(f"claim {self.name!r}: threshold", self.threshold, finite=False)):
             raise ValueError(f"claim {self.name!r}: threshold must be finite.")
         _register(self)
 
@@ -208,11 +264,12 @@ class ClaimSpec:
         level: float = LEVEL,
     ) -> Claim:
         """Decide the claim from one value per seed (at least :data:`MIN_SEEDS`)."""
-        values = [_round(v) for v in _plain(list(per_seed))]
+        values = [_round(v) for v in _plain(_sequence("per_seed", per_seed))]
         if len(values) < MIN_SEEDS:
             raise ValueError(f"claim {self.name!r} needs at least {MIN_SEEDS} seeds, got {len(values)}.")
-        if setting not in SETTINGS:
-            raise ValueError(f"unknown setting {setting!r}; use one of {sorted(SETTINGS)}.")
+        _check_setting(setting)
+        if not isinstance(regime, str):
+            raise TypeError(f"regime must be a string (a short description, '' for none), got {regime!r}.")
         est, lo, hi = t_interval(values, level=level)
         return Claim(
             self,
@@ -225,6 +282,22 @@ class ClaimSpec:
             regime,
             _plain(measured or {}),
         )
+
+
+def _check_setting(setting) -> None:
+    if not isinstance(setting, str) or setting not in SETTINGS:
+        raise ValueError(f"unknown setting {setting!r}; use one of {sorted(SETTINGS)}.")
+
+
+def _check_spec_fields(spec, texts: tuple[str, ...]) -> None:
+    kind = "identity" if isinstance(spec, IdentitySpec) else "claim"
+    if not isinstance(spec.name, str) or not spec.name:
+        raise TypeError(f"a {kind}'s name must be a non-empty string, got {spec.name!r}.")
+    if isinstance(spec.chapter, bool) or not isinstance(spec.chapter, int) or spec.chapter < 0:
+        raise TypeError(f"{kind} {spec.name!r}: chapter must be a chapter number (int >= 0), got {spec.chapter!r}.")
+    for f in texts:
+        if not isinstance(getattr(spec, f), str):
+            raise TypeError(f"{kind} {spec.name!r}: {f} must be a string, got {getattr(spec, f)!r}.")
 
 
 # --------------------------------------------------------------------------- records
@@ -341,7 +414,7 @@ def paper_outcome(claims) -> str:
     All hold: **holds**. Some hold, the others not: **holds in a regime**. None holds
     and some are inconclusive: **inconclusive**. None holds: **not reproduced**.
     """
-    outs = [c.outcome for c in claims]
+    outs = [c.outcome for c in check_records(claims, what="claims")]
     if not outs:
         raise ValueError("a paper claim needs at least one record.")
     if all(o == HOLDS for o in outs):
@@ -355,7 +428,7 @@ def paper_outcome(claims) -> str:
 
 def verdict(records) -> str:
     """The chapter's closing verdict: identities and claims counted apart, then each record."""
-    records = list(records)
+    records = check_records(records)
     if not records:
         raise ValueError("a verdict needs at least one record.")
     ids = [r for r in records if r.kind == "identity"]
@@ -387,7 +460,7 @@ def _cell(text) -> str:
 
 def identity_table(records) -> str:
     """A markdown table of identity records."""
-    ids = [r for r in records if r.kind == "identity"]
+    ids = [r for r in check_records(records) if r.kind == "identity"]
     if not ids:
         raise ValueError("no identity records to tabulate.")
     rows = ["| ch. | identity | error | tolerance | outcome |", "| --- | --- | --- | --- | --- |"]
@@ -401,7 +474,7 @@ def identity_table(records) -> str:
 
 def claim_table(records) -> str:
     """A markdown table of claim records: estimate, interval, threshold and margin, outcome first."""
-    cls = [r for r in records if r.kind == "claim"]
+    cls = [r for r in check_records(records) if r.kind == "claim"]
     if not cls:
         raise ValueError("no claim records to tabulate.")
     rows = [
@@ -424,7 +497,7 @@ def group_table(records) -> str:
     A paper claim is quoted in the abstract's words; a claim of the book (a control, or a
     sharper statement the measurements suggest) shows its reading.
     """
-    cls = [r for r in records if r.kind == "claim"]
+    cls = [r for r in check_records(records) if r.kind == "claim"]
     if not cls:
         raise ValueError("no claim records to tabulate.")
     settings = [s for s in SETTINGS if any(c.setting == s for c in cls)]
@@ -446,6 +519,7 @@ def group_table(records) -> str:
 
 def counts(records) -> dict[str, int]:
     """How many identities, and how many claim records of each outcome."""
+    records = check_records(records)
     out = {"identities": sum(r.kind == "identity" for r in records)}
     for o in OUTCOMES:
         out[o] = sum(r.kind == "claim" and r.outcome == o for r in records)
@@ -464,6 +538,8 @@ def evidence_dir(*, profile: str | None = None) -> Path:
     """The folder a chapter's :meth:`Evidence.save` writes to (see :data:`EVIDENCE_ENV`)."""
     from ..config import get_profile
 
+    if profile is not None and profile not in ("quick", "full"):
+        raise ValueError(f"profile must be None, 'quick' or 'full', got {profile!r}.")
     override = os.environ.get(EVIDENCE_ENV, "").strip()
     if override:
         return Path(override)
@@ -480,6 +556,8 @@ class Evidence:
     """
 
     def __init__(self, chapter: int):
+        if isinstance(chapter, bool) or not isinstance(chapter, numbers.Integral) or chapter < 0:
+            raise TypeError(f"chapter must be a chapter number (int >= 0), got {chapter!r}.")
         self.chapter = int(chapter)
         self.records: list[Identity | Claim] = []
 
@@ -494,10 +572,14 @@ class Evidence:
 
     def identity(self, spec: IdentitySpec, error: float, **kwargs) -> Identity:
         """Check an identity and keep its record."""
+        if not isinstance(spec, IdentitySpec):
+            raise TypeError(f"spec must be an IdentitySpec (e.g. claims.ch1.PSD), got {type(spec).__name__}.")
         return self._keep(spec.check(error, **kwargs))
 
     def claim(self, spec: ClaimSpec, per_seed, **kwargs) -> Claim:
         """Measure a claim over seeds and keep its record."""
+        if not isinstance(spec, ClaimSpec):
+            raise TypeError(f"spec must be a ClaimSpec (e.g. claims.ch1.CURVATURE_VS_PY), got {type(spec).__name__}.")
         return self._keep(spec.measure(per_seed, **kwargs))
 
     def text(self) -> str:
@@ -505,6 +587,8 @@ class Evidence:
 
     def save(self, path=None) -> Path:
         """Write the records (atomically, only if changed) and return the path written."""
+        if path is not None and not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"path must be None or a file path (str or Path), got {type(path).__name__}.")
         path = Path(path) if path is not None else evidence_dir() / f"ch{self.chapter}.json"
         text = self.text()
         if not (path.is_file() and path.read_text(encoding="utf-8") == text):
@@ -538,6 +622,19 @@ def record_from_json(rec: dict) -> Identity | Claim:
     Raises ``RuntimeError`` if the file disagrees with the declaration (another
     threshold or direction, or another outcome than the rule gives): re-execute the chapter.
     """
+    keys = {"name", "kind", "outcome"}
+    if not isinstance(rec, dict) or not keys <= set(rec):
+        missing = sorted(keys - set(rec)) if isinstance(rec, dict) else sorted(keys)
+        raise ValueError(
+            f"rec must be one record of an evidence file (a dict with 'name', 'kind', 'outcome', ...), got "
+            f"{type(rec).__name__} without {missing}; re-execute the chapter that writes it."
+        )
+    needed = {"identity": ("error",), "claim": ("statistic", "setting")}.get(rec["kind"], ())
+    if rec["kind"] not in ("identity", "claim") or any(k not in rec for k in needed):
+        raise ValueError(
+            f"{rec['name']}: a record of kind {rec['kind']!r} must be an 'identity' (with 'error') or a 'claim' "
+            "(with 'statistic' and 'setting'); the file is damaged or of another version: re-execute the chapter."
+        )
     spec = get_spec(rec["name"])
     if rec["kind"] != ("identity" if isinstance(spec, IdentitySpec) else "claim"):
         raise RuntimeError(f"{rec['name']}: recorded as a {rec['kind']}, declared otherwise; re-execute the chapter.")
@@ -576,6 +673,8 @@ def committed_evidence(chapter: int, *, profile: str = "quick") -> Path:
 
     if profile not in ("quick", "full"):
         raise ValueError(f"profile must be 'quick' or 'full', got {profile!r}.")
+    if isinstance(chapter, bool) or not isinstance(chapter, numbers.Integral) or chapter < 1:
+        raise TypeError(f"chapter must be a chapter number (an int such as 1), got {chapter!r}.")
     folder = Path(str(files("advnotes") / "evidence"))
     return (folder if profile == "quick" else folder / profile) / f"ch{int(chapter)}.json"
 
@@ -585,7 +684,12 @@ def load_evidence(path) -> list[Identity | Claim]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no evidence file {str(path)!r}; execute the chapter that writes it first.")
-    data = json.loads(path.read_text(encoding="utf-8"))
-    if "records" not in data:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise RuntimeError(
+            f"{path}: not a JSON evidence file ({err}); re-execute the chapter that writes it."
+        ) from None
+    if not isinstance(data, dict) or "records" not in data:
         raise RuntimeError(f"{path}: not an evidence file of this version (no 'records'); re-execute the chapter.")
     return [record_from_json(rec) for rec in data["records"]]

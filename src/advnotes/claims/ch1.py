@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from . import HOLDS, INCONCLUSIVE, NOT_REPRODUCED, ClaimSpec, IdentitySpec, paper_outcome
+from . import HOLDS, INCONCLUSIVE, NOT_REPRODUCED, ClaimSpec, IdentitySpec, _number, check_records, paper_outcome
 
 CHAPTER = 1
 #: float64 round-off on these small problems is ~1e-15; 1e-10 leaves room for
@@ -159,6 +159,8 @@ GROUPS = ("correct, confident", "correct, unconfident", "wrong, unconfident", "c
 
 def declared(spec: ClaimSpec) -> str:
     """The declaration of a claim, printed before it is measured."""
+    if not isinstance(spec, ClaimSpec):
+        raise TypeError(f"spec must be a ClaimSpec (e.g. CURVATURE_VS_PY), got {type(spec).__name__}.")
     return (
         f"{spec.name}: {spec.reading}.\n    statistic: {spec.statistic}; holds if its 95% interval over "
         f"seeds lies {'below' if spec.direction == '<' else 'above'} {spec.threshold:g} ({spec.reason})."
@@ -172,15 +174,25 @@ def confidence_groups(p, y, *, level: float = CONFIDENT) -> dict[str, np.ndarray
     input ``max p = p_y``). *Confidently wrong*: wrong and confident, so ``p`` is close to
     a vertex of the simplex that is not ``e_y``: ``1 - p_y`` is near 1, yet ``A`` is near 0.
     """
-    p, y = np.asarray(p, dtype=float), np.asarray(y)
-    if p.ndim != 2 or y.shape != (p.shape[0],):
-        raise ValueError(f"p must be (B, C) and y (B,), got {p.shape} and {y.shape}.")
+    p, y = _probs_and_labels(p, y)
+    level = _number("level", level)
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must lie in (0, 1), got {level!r}.")
     correct = p.argmax(axis=1) == y
     confident = p.max(axis=1) >= level
     masks = (correct & confident, correct & ~confident, ~correct & ~confident, ~correct & confident)
     return dict(zip(GROUPS, masks))
+
+
+def _probs_and_labels(p, y) -> tuple[np.ndarray, np.ndarray]:
+    from ..validation import check_array
+
+    p, y_f = check_array("p", p), check_array("y", y)
+    if p.ndim != 2 or y_f.shape != (p.shape[0],):
+        raise ValueError(f"p must be (B, C) and y (B,), got {p.shape} and {y_f.shape}.")
+    if (y_f != np.round(y_f)).any() or (y_f < 0).any() or (y_f >= p.shape[1]).any():
+        raise ValueError(f"y must hold integer class labels in [0, {p.shape[1] - 1}] (C = {p.shape[1]} columns of p).")
+    return p, y_f.astype(np.int64)
 
 
 def _spearman(a, b, what: str) -> float:
@@ -197,7 +209,10 @@ def curvature_statistics(lam_max, p, y, *, level: float = CONFIDENT) -> dict[str
     :data:`CURVATURE_VS_UNCERTAINTY` per regime, the log-ratio of
     :data:`CONFIDENT_WRONG_FLAT` and the size of each group.
     """
-    lam, p, y = np.asarray(lam_max, dtype=float), np.asarray(p, dtype=float), np.asarray(y)
+    from ..validation import check_array
+
+    p, y = _probs_and_labels(p, y)
+    lam = check_array("lam_max", lam_max)
     if lam.shape != (p.shape[0],):
         raise ValueError(f"lam_max must be (B,) with B = {p.shape[0]}, got {lam.shape}.")
     groups = confidence_groups(p, y, level=level)
@@ -226,9 +241,14 @@ def rank_counts(eigvals, *, rtol: float = RANK_RTOL) -> dict[int, int]:
     eigenvalue, so an input whose small probabilities span many decades can have a
     numerical rank below its exact rank ``C - 1``.
     """
-    ev = np.asarray(eigvals, dtype=float)
+    from ..validation import check_array
+
+    ev = check_array("eigvals", eigvals)
     if ev.ndim != 2:
         raise ValueError(f"eigvals must be (B, k), got shape {ev.shape}.")
+    rtol = _number("rtol", rtol)
+    if not 0 <= rtol < 1:
+        raise ValueError(f"rtol must lie in [0, 1) (relative to lambda_max), got {rtol!r}.")
     ranks = (ev > rtol * ev.max(axis=1, keepdims=True)).sum(axis=1)
     values, counts = np.unique(ranks, return_counts=True)
     return {int(v): int(c) for v, c in zip(values, counts)}
@@ -236,6 +256,7 @@ def rank_counts(eigvals, *, rtol: float = RANK_RTOL) -> dict[int, int]:
 
 def summary(records) -> str:
     """The chapter's verdict in words, computed from its records (identities, then each claim group)."""
+    records = check_records(records)
     ids = [r for r in records if r.kind == "identity"]
     cls = [r for r in records if r.kind == "claim"]
     lines = [

@@ -17,7 +17,7 @@ five or more seeds of trained digits MLPs (pixels in [0, 1]):
 
 from __future__ import annotations
 
-from . import HOLDS, INCONCLUSIVE, NOT_REPRODUCED, ClaimSpec, IdentitySpec, paper_outcome
+from . import HOLDS, INCONCLUSIVE, NOT_REPRODUCED, ClaimSpec, IdentitySpec, _number, check_records, paper_outcome
 
 _ROUNDOFF_REASON = "float64 round-off (~1e-15) times the conditioning of these small sums, far below any model error"
 
@@ -191,9 +191,12 @@ CLAIMS = (TRACKS, UNDERSHOOT, OVERSHOOT, CURVATURE_GROWS, CURVATURE_COLLAPSES, G
 
 def in_regime(s, lo: float = 0.0, hi: float = float("inf")):
     """Boolean mask of the entries with ``lo <= s <= hi`` (``s = alpha m lambda_max``)."""
-    import numpy as np
+    from ..validation import check_array
 
-    s = np.asarray(s, dtype=float)
+    s = check_array("s", s, finite=False)
+    lo, hi = _number("lo", lo, finite=False), _number("hi", hi, finite=False)
+    if not lo <= hi:
+        raise ValueError(f"need lo <= hi, got lo={lo!r} and hi={hi!r}.")
     return (s >= lo) & (s <= hi)
 
 
@@ -206,8 +209,17 @@ def regime_medians(tables, key: str, *, lo: float = 0.0, hi: float = float("inf"
     """
     import numpy as np
 
+    if isinstance(tables, dict) or not hasattr(tables, "__iter__"):
+        raise TypeError(f"tables must be a list of validity tables (one per seed), got {type(tables).__name__}.")
+    if isinstance(min_steps, bool) or not isinstance(min_steps, (int, np.integer)) or min_steps < 0:
+        raise ValueError(f"min_steps must be an integer >= 0, got {min_steps!r}.")
     out = []
     for i, t in enumerate(tables):
+        if not isinstance(t, dict) or not {"s", "m", key} <= set(t):
+            raise ValueError(
+                f"tables[{i}] must be a validity_table dict with entries 's', 'm' and {key!r}; "
+                f"got {sorted(t) if isinstance(t, dict) else type(t).__name__}."
+            )
         sel = in_regime(t["s"], lo, hi) & (np.asarray(t["m"]) >= min_steps)
         if not sel.any():
             raise ValueError(f"seed {i} has no (input, alpha, m) with {lo} <= s <= {hi} and m >= {min_steps}.")
@@ -217,6 +229,7 @@ def regime_medians(tables, key: str, *, lo: float = 0.0, hi: float = float("inf"
 
 def summary(records) -> str:
     """The chapter's verdict in words, assembled from the records' outcomes (never typed by hand)."""
+    records = check_records(records)
     by = {}
     for r in records:
         by.setdefault(r.name, []).append(r)

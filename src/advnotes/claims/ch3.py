@@ -20,7 +20,7 @@ model's closed form, the gradient shares of a partition) is recorded as identiti
 
 from __future__ import annotations
 
-from . import VERIFIED, ClaimSpec, IdentitySpec, paper_outcome
+from . import VERIFIED, ClaimSpec, IdentitySpec, check_records, paper_outcome
 
 CHAPTER = 3
 #: The abstract's words for Result 2.
@@ -208,6 +208,7 @@ CLAIMS = (
 
 def summary(records) -> str:
     """The chapter's verdict in words, read from the records' outcomes (one line per paper claim)."""
+    records = check_records(records)
     groups: dict[str, list] = {}
     for r in records:
         if r.kind == "claim":

@@ -16,7 +16,7 @@ same learning rate as its control.
 
 from __future__ import annotations
 
-from . import ClaimSpec, IdentitySpec, paper_outcome
+from . import ClaimSpec, IdentitySpec, check_records, paper_outcome
 
 CHAPTER = 4
 
@@ -209,6 +209,7 @@ GROUPS = {
 
 def summary(records) -> str:
     """The chapter's verdict in words, one line per claim group, computed from the records' outcomes."""
+    records = check_records(records)
     claims = [r for r in records if r.kind == "claim"]
     ids = [r for r in records if r.kind == "identity"]
     lines = [f"Identities: {sum(r.outcome == 'verified' for r in ids)} of {len(ids)} verified."] if ids else []

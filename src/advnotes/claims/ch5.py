@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from . import HOLDS, INCONCLUSIVE, NOT_REPRODUCED, ClaimSpec, IdentitySpec, paper_outcome
+from . import HOLDS, INCONCLUSIVE, NOT_REPRODUCED, ClaimSpec, IdentitySpec, _number, check_records, paper_outcome
 
 #: The abstract's words for the reach of the three results (the paper's only statement of it).
 UNIFIED = "our proofs provide a unified explanation for previous findings in understanding adversarial training"
@@ -158,8 +158,14 @@ SHARE_TWO_ROUTES = IdentitySpec(
 
 
 # ----------------------------------------------------------------------------- statistics
+def _floats(name: str, v) -> np.ndarray:
+    from ..validation import check_array
+
+    return check_array(name, v, finite=False).reshape(-1)
+
+
 def _positive_1d(name: str, v) -> np.ndarray:
-    a = np.asarray(v.detach().cpu() if hasattr(v, "detach") else v, dtype=np.float64).reshape(-1)
+    a = _floats(name, v)
     if a.size == 0 or not np.isfinite(a).all() or (a <= 0).any():
         raise ValueError(f"{name} must be a non-empty array of finite positive numbers.")
     return a
@@ -177,9 +183,7 @@ def summed_gradient_share(group_sum, total) -> float:
     ``group_sum`` is ``sum_{i in S} grad L_i``, ``total`` is ``G = sum_j grad L_j`` (flat
     vectors). The shares of a partition of the samples add up to 1 (section 5.3).
     """
-    g = np.asarray(group_sum.detach().cpu() if hasattr(group_sum, "detach") else group_sum, dtype=np.float64)
-    t = np.asarray(total.detach().cpu() if hasattr(total, "detach") else total, dtype=np.float64)
-    g, t = g.reshape(-1), t.reshape(-1)
+    g, t = _floats("group_sum", group_sum), _floats("total", total)
     if g.shape != t.shape:
         raise ValueError(f"group_sum and total must have one length, got {g.size} and {t.size}.")
     norm2 = float(t @ t)
@@ -195,7 +199,9 @@ def collapse_fraction(pgd_curve, final_clean: float, *, min_clean: float = CO_MI
     overfitting (it has no robustness to lose that it ever had); a run that never
     reached any PGD accuracy has collapse 0.
     """
-    c = np.asarray(pgd_curve, dtype=np.float64).reshape(-1)
+    c = _floats("pgd_curve", pgd_curve)
+    final_clean = _number("final_clean", final_clean, finite=False)
+    min_clean = _number("min_clean", min_clean)
     if c.size == 0 or not np.isfinite(c).all() or (c < 0).any() or (c > 1).any():
         raise ValueError("pgd_curve must be a non-empty sequence of accuracies in [0, 1].")
     if not 0 <= final_clean <= 1:
@@ -208,6 +214,8 @@ def collapse_fraction(pgd_curve, final_clean: float, *, min_clean: float = CO_MI
 
 def relative_reduction(error_small: float, error_full: float) -> float:
     """``(e_small - e_full) / e_small``: the fraction of the error that more data removes (section 5.5)."""
+    error_small = _number("error_small", error_small, finite=False)
+    error_full = _number("error_full", error_full, finite=False)
     for name, e in (("error_small", error_small), ("error_full", error_full)):
         if not 0 <= e <= 1:
             raise ValueError(f"{name} must be an error rate in [0, 1], got {e!r}.")
@@ -218,8 +226,7 @@ def relative_reduction(error_small: float, error_full: float) -> float:
 
 def early_stopping_gain(val_curve, test_curve) -> float:
     """Test accuracy at the checkpoint best on validation (first such) minus at the last checkpoint (5.6)."""
-    v = np.asarray(val_curve, dtype=np.float64).reshape(-1)
-    t = np.asarray(test_curve, dtype=np.float64).reshape(-1)
+    v, t = _floats("val_curve", val_curve), _floats("test_curve", test_curve)
     if v.size == 0 or v.shape != t.shape or not (np.isfinite(v).all() and np.isfinite(t).all()):
         raise ValueError("val_curve and test_curve must be finite and of one non-zero length.")
     return float(t[int(np.argmax(v))] - t[-1])
@@ -243,6 +250,7 @@ _WORDS = {HOLDS: "holds", INCONCLUSIVE: "is inconclusive", NOT_REPRODUCED: "is n
 
 def summary(records) -> str:
     """One line per finding (and control) of the chapter, from the recorded outcomes."""
+    records = check_records(records)
     groups: dict[str, list] = {}
     for r in records:
         if r.kind == "claim":
