@@ -513,6 +513,42 @@ def test_validity_table_small_steps_and_first_step(trained_mlp, digits64):
     assert ((tab["E1_real"] >= 0) & (tab["E1_real"] <= 1 + 1e-12)).all()
     # the unprojected ascent's off-top ratio equals the one recomputed from the levels
     assert np.allclose(tab["offtop_real"], (1 - tab["E1_real"]) / (1 - tab["E1_g"]), rtol=1e-10)
+    # new columns: step size, the first-order null model, the path-averaged curvature, the terms' cosine
+    assert set(np.unique(tab["alpha"])) == {1e-4, 0.5}
+    assert tab["err_linear"][first].max() < 1e-9  # m = 1: m alpha g is the attack
+    assert (tab["err_linear"][~first & ~tiny] > tab["err_real"][~first & ~tiny]).mean() > 0.5
+    assert np.allclose(tab["lam_frozen_path"][first], 1, atol=1e-10)  # only t = 0: the clean curvature
+    assert ((tab["cos_terms"] >= -1 - 1e-12) & (tab["cos_terms"] <= 1 + 1e-12)).all()
+    # the projected attack is measured against its own first step: ratio 1 at m = 1
+    assert np.allclose(tab["offtop_proj"][first], 1, rtol=1e-12)
+
+
+def test_path_averaged_curvature_against_a_step_by_step_recomputation(trained_mlp, digits64):
+    x, y = digits64.x_test[:6], digits64.y_test[:6]
+    a = 0.3
+    tab = theory.validity_table(trained_mlp, x, y, step_sizes=[a], steps=[1, 3])
+    W, b = local_linear_map(trained_mlp, x)
+    lam0 = theory.lambda_max_affine(W, b, x)
+    frozen, delta, lams = FrozenGates(trained_mlp, x), torch.zeros_like(x), []
+    for _ in range(3):  # the frozen attack, one explicit step at a time
+        lams.append(theory.lambda_max_affine(W, b, x + delta) / lam0)
+        d = delta.clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(torch.nn.functional.cross_entropy(frozen(x + d), y, reduction="sum"), d)
+        delta = (delta + a * grad).detach()
+    expected = torch.stack(lams).mean(0).numpy()
+    assert np.allclose(tab["lam_frozen_path"][tab["m"] == 3], expected, rtol=1e-9)
+
+
+def test_projected_first_step_is_cut_by_the_box(trained_mlp, digits64):
+    x, y = digits64.x_test[:8], digits64.y_test[:8]
+    # a ball so large that it never binds and no box: the first projected step is alpha g
+    loose = theory.projected_table(trained_mlp, x, y, step_sizes=[0.05], steps=[2], eps=1e6)
+    assert np.allclose(loose["first_vs_g"], 1, rtol=1e-7)
+    box = theory.projected_table(trained_mlp, x, y, step_sizes=[0.05], steps=[2], clamp=(0.0, 1.0))
+    d1 = gradient_ascent(trained_mlp, x, y, step_size=0.05, steps=1, clamp=(0.0, 1.0))
+    lam, V = input_hessian_eig(trained_mlp, x, y)
+    g = input_gradient(trained_mlp, x, y)
+    assert np.allclose(box["first_vs_g"], theory.offtop_ratio(V, d1, g).numpy(), rtol=1e-10)
 
 
 def test_projected_table_without_projection_is_the_unprojected_attack(trained_mlp, digits64):
@@ -520,8 +556,12 @@ def test_projected_table_without_projection_is_the_unprojected_attack(trained_ml
     kw = {"step_sizes": [0.05, 0.5], "steps": [2, 5]}
     free = theory.projected_table(trained_mlp, x, y, **kw)
     tab = theory.validity_table(trained_mlp, x, y, **kw)
-    assert np.allclose(free["offtop"], tab["offtop_real"], rtol=1e-10)
+    # the base is now autograd's first step alpha g, which differs from input_gradient's g by the rounding of
+    # p_y - 1 (a relative ~1e-16 / (1 - p_y), identity ch2-first-step); the ratio is scale-free otherwise
+    assert np.allclose(free["offtop"], tab["offtop_real"], rtol=1e-7)
     assert np.array_equal(free["s"], tab["s"]) and np.array_equal(free["m"], tab["m"])
     both = theory.projected_table(trained_mlp, x, y, eps=0.1, clamp=(0.0, 1.0), **kw)
     proj = theory.validity_table(trained_mlp, x, y, project={"eps": 0.1, "clamp": (0.0, 1.0)}, **kw)
     assert np.allclose(both["offtop"], proj["offtop_proj"], rtol=1e-10)
+    assert np.allclose(both["first_vs_g"], proj["offtop_proj1_vs_g"], rtol=1e-10)
+    assert np.allclose(free["first_vs_g"], 1, rtol=1e-7)

@@ -557,16 +557,24 @@ def validity_table(
     ``clamp`` of :func:`advnotes.attacks.gradient_ascent`), the projected attack. Returns
     a dict of flat float64 NumPy arrays, one entry per (alpha, m, input):
 
-    ``s`` = alpha m lambda_max; ``m``; ``err_real``/``err_frozen``: relative error of the
+    ``s`` = alpha m lambda_max; ``m``; ``alpha``; ``err_real``/``err_frozen``: relative error of the
     closed form against the real/frozen attack; ``closed_over_real``,
     ``closed_over_frozen``, ``frozen_over_real``: ratios of norms; ``gate_term`` =
     ``|real - frozen| / |real|``, ``softmax_term`` = ``|frozen - closed| / |real|`` and
     ``gate_over_softmax`` their ratio;
+    ``cos_terms``: cosine of ``real - frozen`` with ``frozen - closed`` (0 where either is 0);
+    ``err_linear``: relative error of the first-order null model ``m alpha g`` against the
+    real attack;
     ``flips``: fraction of gates flipped by the real attack; ``lam_frozen``/``lam_real``:
     lambda_max of the Hessian at ``x + delta_m`` (frozen: clean region's ``W``; real:
-    the region reached) over the clean lambda_max; ``offtop_real``/``offtop_closed``/
-    ``offtop_proj``: :func:`offtop_ratio` of each against ``g`` (k = 1, clean eigenvectors);
-    ``E1_g``/``E1_real``: the shares :func:`energy_on_top` (k = 1) of ``g`` and of the real attack.
+    the region reached) over the clean lambda_max; ``lam_frozen_path``: the mean over the
+    steps ``t = 0, ..., m - 1`` of the frozen attack's ``lambda_max(x + delta_t)`` over the
+    clean one (the curvature that drove its steps); ``offtop_real``/``offtop_closed``:
+    :func:`offtop_ratio` of each against ``g`` (k = 1, clean eigenvectors); ``offtop_proj``:
+    that of the projected attack against *its own* first step (``m = 1`` of the same
+    projected attack, already cut by the projection), and ``offtop_proj1_vs_g`` that first
+    step's against ``g``; ``E1_g``/``E1_real``: the shares :func:`energy_on_top` (k = 1) of
+    ``g`` and of the real attack.
     """
     from .curvature import input_gradient, input_hessian_eig
     from .linear_regions import FrozenGates, count_gate_flips, gate_pattern
@@ -586,16 +594,19 @@ def validity_table(
 
     for a in step_sizes:
         real = gradient_ascent_path(model, x, y, step_size=a, record=steps)
-        froz = gradient_ascent_path(frozen, x, y, step_size=a, record=steps)
+        froz = gradient_ascent_path(frozen, x, y, step_size=a, record=range(max(steps) + 1))
+        lam_path = torch.stack([lambda_max_affine(W, b, x + froz[t]) for t in range(max(steps))]) / lam[:, 0]
+        lam_path_mean = lam_path.cumsum(0) / torch.arange(1, max(steps) + 1, dtype=lam.dtype)[:, None]
         proj = None
         if project is not None:
-            proj = {m: _projected(model, x, y, a, m, project) for m in steps}
+            proj = {m: _projected(model, x, y, a, m, project) for m in sorted(set(steps) | {1})}
         for m in steps:
             closed = perturbation_closed_form(lam, V, g, step_size=a, steps=m)
             r_, f_ = real[m], froz[m]
             nr, nf, nc = r_.norm(dim=1), f_.norm(dim=1), closed.norm(dim=1)
             add("s", a * m * lam[:, 0])
             add("m", torch.full_like(nr, float(m)))
+            add("alpha", torch.full_like(nr, float(a)))
             add("err_real", (closed - r_).norm(dim=1) / nr)
             add("err_frozen", (closed - f_).norm(dim=1) / nf)
             add("closed_over_real", nc / nr)
@@ -604,6 +615,10 @@ def validity_table(
             add("gate_term", (r_ - f_).norm(dim=1) / nr)
             add("softmax_term", (f_ - closed).norm(dim=1) / nr)
             add("gate_over_softmax", (r_ - f_).norm(dim=1) / (f_ - closed).norm(dim=1).clamp_min(1e-300))
+            dot = ((r_ - f_) * (f_ - closed)).sum(1)
+            add("cos_terms", dot / ((r_ - f_).norm(dim=1) * (f_ - closed).norm(dim=1)).clamp_min(1e-300))
+            add("err_linear", (a * m * g - r_).norm(dim=1) / nr)
+            add("lam_frozen_path", lam_path_mean[m - 1])
             add("flips", count_gate_flips(model, x, x + r_).double() / n_gates)
             add("lam_frozen", lambda_max_affine(W, b, x + f_) / lam[:, 0])
             add("lam_real", input_hessian_eig(model, x + r_, y)[0][:, 0] / lam[:, 0])
@@ -612,7 +627,8 @@ def validity_table(
             add("E1_real", energy_on_top(V, r_, 1))
             add("offtop_closed", offtop_ratio(V, closed, g))
             if proj is not None:
-                add("offtop_proj", offtop_ratio(V, proj[m], g))
+                add("offtop_proj", offtop_ratio(V, proj[m], proj[1]))
+                add("offtop_proj1_vs_g", offtop_ratio(V, proj[1], g))
     return {k: torch.cat(v).cpu().numpy() for k, v in rows.items()}
 
 
@@ -640,14 +656,15 @@ def projected_table(
     eps: float | None = None,
     clamp: tuple | None = None,
 ) -> dict:
-    """Off-top ratio against ``g`` of the projected gradient ascent, per (step size, m, input).
+    """Off-top ratio of the projected gradient ascent against its own first step, per (step size, m, input).
 
     Chapter 2, section 2.10: which part of the threat model's projection (the L-inf
     ball ``eps``, the pixel box ``clamp``, or both) spreads the attack's energy off the
     clean H's top eigenvector. Runs :func:`advnotes.attacks.gradient_ascent` with
     ``eps``/``clamp`` for every ``alpha`` in ``step_sizes`` and ``m`` in ``steps``; returns
-    flat float64 NumPy arrays ``s`` (alpha m lambda_max), ``m`` and ``offtop``
-    (:func:`offtop_ratio`, k = 1), as :func:`validity_table` does.
+    flat float64 NumPy arrays ``s`` (alpha m lambda_max), ``m``, ``offtop``
+    (:func:`offtop_ratio`, k = 1, against the same projected attack's ``m = 1`` step) and
+    ``first_vs_g`` (that first step's ratio against ``g``), as :func:`validity_table` does.
     """
     from .attacks import gradient_ascent
     from .curvature import input_gradient, input_hessian_eig
@@ -655,11 +672,13 @@ def projected_table(
     step_sizes, steps = _check_step_sizes(step_sizes), _check_step_counts(steps)
     lam, V = input_hessian_eig(model, x, y)
     g = input_gradient(model, x, y)
-    rows: dict[str, list] = {"s": [], "m": [], "offtop": []}
+    rows: dict[str, list] = {"s": [], "m": [], "offtop": [], "first_vs_g": []}
     for a in step_sizes:
+        first = gradient_ascent(model, x, y, step_size=a, steps=1, eps=eps, clamp=clamp)
         for m in steps:
             d = gradient_ascent(model, x, y, step_size=a, steps=m, eps=eps, clamp=clamp)
             rows["s"].append(a * m * lam[:, 0])
             rows["m"].append(torch.full_like(lam[:, 0], float(m)))
-            rows["offtop"].append(offtop_ratio(V, d, g))
+            rows["offtop"].append(offtop_ratio(V, d, first))
+            rows["first_vs_g"].append(offtop_ratio(V, first, g))
     return {k: torch.cat(v).detach().double().cpu().numpy() for k, v in rows.items()}
