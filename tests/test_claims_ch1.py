@@ -20,18 +20,23 @@ def test_specs_are_declared_for_chapter_1_with_reasons():
     for s in specs:
         assert s.chapter == 1 and s.name.startswith("ch1-") and s.reason.strip()
     assert all(isinstance(s, IdentitySpec) and s.tolerance <= 1e-10 for s in claims.IDENTITIES)
-    assert all(isinstance(s, ClaimSpec) for s in claims.CLAIMS)
+    assert all(isinstance(s, ClaimSpec) and s.paper == "" for s in claims.CLAIMS)  # the book's own claims
     # the rank tolerance is numpy's matrix_rank default for a 64 x 64 float64 matrix
     assert claims.RANK.tolerance == pytest.approx(64 * np.finfo(np.float64).eps)
-    # the rank-correlation claims use the |rho| >= 0.8 convention, in the stated direction
-    assert (claims.CURVATURE_VS_PY.threshold, claims.CURVATURE_VS_PY.direction) == (-0.8, "<")
     assert (claims.CURVATURE_VS_UNCERTAINTY.threshold, claims.CURVATURE_VS_UNCERTAINTY.direction) == (0.8, ">")
+    # the equivalence test is two one-sided records of one group, a factor 2 either way
+    lo, hi = claims.CONFIDENT_WRONG_NOT_FLATTER, claims.CONFIDENT_WRONG_NOT_STEEPER
+    assert lo.group == hi.group and (lo.direction, hi.direction) == (">", "<")
+    assert -lo.threshold == hi.threshold == pytest.approx(np.log10(2))
+    assert (claims.TOP_SHARE_UNTRAINED.threshold, claims.TOP_SHARE_UNTRAINED.direction) == (0.5, "<")
+    assert claims.MIN_GROUP >= 3
 
 
 def test_declared_states_threshold_and_side():
-    text = claims.declared(claims.CURVATURE_VS_PY)
-    assert "below -0.8" in text and claims.CURVATURE_VS_PY.reason in text
+    text = claims.declared(claims.CURVATURE_VS_UNCERTAINTY)
+    assert "above 0.8" in text and claims.CURVATURE_VS_UNCERTAINTY.reason in text
     assert "above 0.5" in claims.declared(claims.TOP_EIGENVALUE_SHARE)
+    assert "below 0.5" in claims.declared(claims.TOP_SHARE_UNTRAINED)
 
 
 def _probs(rows):
@@ -55,42 +60,123 @@ def test_confidence_groups_partition_the_inputs():
     assert (sum(m.astype(int) for m in g.values()) == 1).all()
     with pytest.raises(ValueError, match="level"):
         claims.confidence_groups(p, y, level=1.0)
-    with pytest.raises(ValueError, match=r"\(B, C\)"):
+    with pytest.raises(ValueError, match=r"\(B, C\)|2-d array"):
         claims.confidence_groups(p[0], y)
 
 
-def _synthetic(seed=0, n=200, C=4):
-    """Inputs whose lambda_max is exactly 1 - max p (the bound's shape), labels chosen per group."""
+def _synthetic(seed=0, n=300, C=4, wrong_factor=1.0):
+    """Inputs whose lambda_max is 100 (1 - max p) (the shape both bounds allow), times ``wrong_factor`` for the
+    confidently wrong ones; labels chosen so that every group is populated."""
     rng = np.random.default_rng(seed)
     p = rng.dirichlet(np.full(C, 0.3), size=n)
     top = p.argmax(axis=1)
     y = top.copy()
     wrong = rng.random(n) < 0.3
     y[wrong] = (top[wrong] + 1 + rng.integers(0, C - 1, wrong.sum())) % C
-    lam = 1.0 - p.max(axis=1)
+    lam = 100.0 * (1.0 - p.max(axis=1))
+    lam[wrong & (p.max(axis=1) >= claims.CONFIDENT)] *= wrong_factor
     return lam, p, y
+
+
+def _matched_oracle(lam, p, y, level=claims.CONFIDENT, k=claims.K_MATCH):
+    """matched_log_ratio written as a plain loop (independent of the vectorised version)."""
+    unc = 1.0 - p.max(axis=1)
+    correct = [i for i in range(len(y)) if p[i].argmax() == y[i]]
+    cw = [i for i in range(len(y)) if p[i].argmax() != y[i] and p[i].max() >= level]
+    matched = []
+    for i in cw:
+        dist = sorted(correct, key=lambda j: (abs(np.log(unc[i]) - np.log(unc[j])), correct.index(j)))
+        matched += [lam[j] / unc[j] for j in dist[:k]]
+    return np.log10(np.median([lam[i] / unc[i] for i in cw]) / np.median(matched))
 
 
 def test_curvature_statistics_on_a_known_relation():
     lam, p, y = _synthetic()
     st = claims.curvature_statistics(lam, p, y)
-    assert st["rho_uncertainty_all"] == pytest.approx(1.0)  # lam is a monotone function of 1 - max p
-    assert st["rho_uncertainty_wrong"] == pytest.approx(1.0)
-    assert st["rho_py_correct"] == pytest.approx(-1.0)  # for correct inputs p_y = max p
+    for key in ("all", "unconfident", "wrong"):
+        assert st[f"rho_uncertainty_{key}"] == pytest.approx(1.0)  # lam is a monotone function of 1 - max p
     groups = claims.confidence_groups(p, y)
-    ref = np.log10(np.median(lam[groups["confidently wrong"]]) / np.median(lam[groups["correct, unconfident"]]))
-    assert st["log_ratio_confident_wrong"] == pytest.approx(ref)
-    assert st["log_ratio_confident_wrong"] < 0  # confident inputs are flat, right or wrong
-    assert sum(st[f"n {g}"] for g in claims.GROUPS) == len(y)
+    assert st["n_unconfident"] == groups["correct, unconfident"].sum() + groups["wrong, unconfident"].sum()
+    assert st["n_all"] == len(y) and sum(st[f"n {g}"] for g in claims.GROUPS) == len(y)
+    assert st["log_ratio_matched"] == pytest.approx(0.0, abs=1e-12)  # the same law, right or wrong
+    assert st["log_ratio_matched"] == pytest.approx(_matched_oracle(lam, p, y), abs=1e-12)
 
 
-def test_curvature_statistics_refuses_empty_groups_and_bad_shapes():
+@pytest.mark.parametrize("factor", [0.25, 4.0])
+def test_matched_log_ratio_can_fail_the_equivalence_band(factor):
+    lam, p, y = _synthetic(wrong_factor=factor)
+    ratio = claims.matched_log_ratio(lam, p, y)
+    assert ratio == pytest.approx(np.log10(factor), abs=1e-12)
+    assert ratio == pytest.approx(_matched_oracle(lam, p, y), abs=1e-12)
+    recs = [
+        spec.measure([ratio] * 4 + [ratio * 1.01])
+        for spec in (claims.CONFIDENT_WRONG_NOT_FLATTER, claims.CONFIDENT_WRONG_NOT_STEEPER)
+    ]
+    assert sorted(r.outcome for r in recs) == [HOLDS, NOT_REPRODUCED]
+
+
+def test_curvature_statistics_refuses_small_groups_and_bad_shapes():
     lam, p, y = _synthetic()
-    keep = ~claims.confidence_groups(p, y)["confidently wrong"]
+    cw = np.flatnonzero(claims.confidence_groups(p, y)["confidently wrong"])
+    keep = np.ones(len(y), bool)
+    keep[cw[claims.MIN_GROUP - 1 :]] = False  # leave MIN_GROUP - 1 confidently wrong inputs
     with pytest.raises(ValueError, match="confidently wrong"):
         claims.curvature_statistics(lam[keep], p[keep], y[keep])
     with pytest.raises(ValueError, match="lam_max"):
         claims.curvature_statistics(lam[:-1], p, y)
+
+
+def test_uncertainty_keeps_full_relative_accuracy():
+    tail = np.array([3e-14, 1e-14, 0.0])
+    p = np.concatenate([[1.0 - tail.sum()], tail])[None]
+    assert claims.uncertainty(p)[0] == pytest.approx(4e-14, rel=1e-12)  # naive 1 - max p is off by ~1e-3
+    assert claims.uncertainty([[0.2, 0.5, 0.3]])[0] == pytest.approx(0.5)
+
+
+def _local_problem(seed, B=6, C=5, n=12, sharp=8.0):
+    rng = np.random.default_rng(seed)
+    W = rng.normal(size=(B, C, n))
+    x, b = rng.random((B, n)), sharp * rng.normal(size=(B, C))
+    return W, b, x, rng.integers(0, C, B)
+
+
+def _softmax(z):
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_curvature_bound_errors_zero_on_true_spectra_and_catch_violations(seed):
+    W, b, x, _ = _local_problem(seed)
+    p = _softmax(b + np.einsum("bcn,bn->bc", W, x))
+    A = np.stack([np.diag(q) - np.outer(q, q) for q in p])
+    lam = np.array([np.linalg.eigvalsh(Wi.T @ Ai @ Wi)[-1] for Wi, Ai in zip(W, A)])  # dense eigh oracle
+    assert claims.curvature_bound_errors(lam, W, p) == (0.0, 0.0)
+    up, _ = claims.curvature_bound_errors(lam * 1e3, W, p)
+    _, low = claims.curvature_bound_errors(lam * 1e-3, W, p)
+    assert up > 1 and low > 1
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_reference_curvature_matches_50_digit_mpmath(seed):
+    mpmath = pytest.importorskip("mpmath")
+    W, b, x, y = _local_problem(seed, B=2, C=4, n=5, sharp=12.0)
+    g_ref, H_ref = claims.reference_curvature(W, b, x, y)
+    assert g_ref.dtype == np.longdouble and H_ref.shape == (2, 5, 5)
+    mpmath.mp.dps = 50
+    for i in range(2):
+        Wi = mpmath.matrix(W[i].tolist())
+        z = Wi * mpmath.matrix(x[i].tolist()) + mpmath.matrix(b[i].tolist())
+        e = [mpmath.exp(v) for v in z]
+        pv = mpmath.matrix([v / sum(e) for v in e])
+        r = pv.copy()
+        r[int(y[i])] -= 1
+        A = mpmath.diag(pv) - pv * pv.T
+        g_mp, H_mp = Wi.T * r, Wi.T * A * Wi
+        H_np = np.array(H_mp.tolist(), dtype=float)
+        g_np = np.array(g_mp.tolist(), dtype=float)[:, 0]
+        assert np.abs(H_ref[i].astype(float) - H_np).max() <= 1e-15 * np.abs(H_np).max()
+        assert np.abs(g_ref[i].astype(float) - g_np).max() <= 1e-15 * np.abs(g_np).max()
 
 
 @pytest.mark.parametrize("rank", [1, 5, 9])
@@ -107,18 +193,25 @@ def test_rank_counts_agree_with_numpy_matrix_rank(rank):
         claims.rank_counts(ev[0])
 
 
-def test_summary_reports_regimes_and_counts():
+def test_summary_reports_regimes_groups_and_whose_claim():
     recs = [
         claims.CLOSED_FORM.check(1e-15),
-        claims.CURVATURE_VS_PY.measure([-0.99] * 4 + [-0.98], regime="correct"),
-        claims.CURVATURE_VS_PY.measure([0.85] * 4 + [0.9], regime="wrong"),
+        claims.CURVATURE_VS_UNCERTAINTY.measure([0.99] * 4 + [0.98], regime="all"),
+        claims.CURVATURE_VS_UNCERTAINTY.measure([0.6] * 4 + [0.7], regime="unconfident"),
         claims.TOP_EIGENVALUE_SHARE.measure([0.88, 0.87, 0.89, 0.9, 0.86]),
+        claims.CONFIDENT_WRONG_NOT_FLATTER.measure([0.0, 0.01, -0.01, 0.02, 0.0]),
+        claims.CONFIDENT_WRONG_NOT_STEEPER.measure([0.0, 0.01, -0.01, 0.02, 0.0]),
     ]
     text = claims.summary(recs)
     assert text.splitlines()[0].startswith("1 of 1 identities verified")
-    assert f"- {REGIME}: " in text and "correct: holds; wrong: not reproduced" in text
-    assert f"- {HOLDS}: the top eigenvalue" in text
-    assert text.splitlines()[-1] == "Claim records: 2 hold, 0 inconclusive, 1 not reproduced."
+    assert f"- {REGIME} (book's claim, ch1-curvature-vs-uncertainty): " in text
+    assert "all: holds; unconfident: not reproduced" in text
+    assert f"- {HOLDS} (book's claim, ch1-top-eigenvalue-share): the top eigenvalue" in text
+    assert (
+        "ch1-confident-wrong-not-flatter all inputs: holds; ch1-confident-wrong-not-steeper all inputs: holds" in text
+    )
+    assert "(lower side)" not in text
+    assert text.splitlines()[-1] == "Claim records: 4 hold, 0 inconclusive, 1 not reproduced."
     assert recs[2].outcome == NOT_REPRODUCED
 
 
@@ -129,6 +222,7 @@ def test_committed_evidence_rederives_and_meets_the_issue():
     cls = [r for r in records if r.kind == "claim"]
     assert {r.name for r in ids} == {s.name for s in claims.IDENTITIES}
     assert all(r.outcome == "verified" for r in ids)
-    assert len(cls) >= 2 and all(len(c.per_seed) >= 5 for c in cls)
+    assert len(cls) >= 3 and all(len(c.per_seed) >= 5 for c in cls)
+    assert all(c.measured for c in cls)  # every record says how many inputs it rests on
     assert {c.name for c in cls} == {s.name for s in claims.CLAIMS}
     assert json.loads(EVIDENCE.read_text())["chapter"] == 1

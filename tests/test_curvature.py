@@ -175,3 +175,25 @@ def test_curvature_bound_and_confidently_wrong_inputs(seed):
         # the label never enters A: a confidently wrong input (y = 1, p_y <= tail) is as flat as a right one
         p_y = float(p[0, 1])
         assert 1 - p_y >= 1 - tail and lam <= 2 * w2 * tail * (1 + 1e-10)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_curvature_lower_bound_from_the_pair_decomposition(seed):
+    """eq-lambda-lower: A = sum_{i<j} p_i p_j (e_i - e_j)(e_i - e_j)^T, hence
+    lambda_max(W^T A W) >= p_k p_j |w_k - w_j|^2 >= p_k (1 - p_k) / (C - 1) min_i |w_k - w_i|^2 (oracle: dense eigh)."""
+    gen = torch.Generator().manual_seed(seed)
+    C, n = 6, 15
+    W = torch.randn(C, n, dtype=torch.float64, generator=gen)
+    eye = torch.eye(C, dtype=torch.float64)
+    for sharp in (0.5, 3.0, 12.0):
+        p = torch.softmax(sharp * torch.randn(C, dtype=torch.float64, generator=gen), dim=0)
+        A = softmax_curvature(p[None])[0]
+        pairs = sum(
+            p[i] * p[j] * torch.outer(eye[i] - eye[j], eye[i] - eye[j]) for i in range(C) for j in range(i + 1, C)
+        )
+        torch.testing.assert_close(pairs, A, rtol=0, atol=1e-15)
+        lam = torch.linalg.eigvalsh(W.T @ A @ W)[-1]
+        k, j = torch.argsort(p, descending=True)[:2].tolist()
+        low1 = p[k] * p[j] * (W[k] - W[j]).square().sum()
+        low2 = p[k] * (1 - p[k]) / (C - 1) * min((W[k] - W[i]).square().sum() for i in range(C) if i != k)
+        assert lam >= low1 * (1 - 1e-12) and low1 >= low2 * (1 - 1e-12)

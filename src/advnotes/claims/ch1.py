@@ -31,6 +31,14 @@ RANK_RTOL = 64 * float(np.finfo(np.float64).eps)
 CONFIDENT = 0.9
 #: "Strong" monotone relation: the usual convention for a rank correlation.
 STRONG = 0.8
+#: A group median over fewer inputs than this is one or two inputs' values, not a group's.
+MIN_GROUP = 3
+#: Each confidently wrong input is matched with this many correct inputs of the same
+#: network, the nearest in ``log(1 - max p)`` (section 1.6).
+K_MATCH = 5
+#: Equivalence band of the confidently-wrong comparison: within a factor 2 either way,
+#: the constant of the upper bound ``eq-lambda-bound``.
+EQUIVALENCE = float(np.log10(2.0))
 
 # --------------------------------------------------------------------------- identities
 
@@ -45,10 +53,21 @@ LOCAL_LINEAR = IdentitySpec(
 CLOSED_FORM = IdentitySpec(
     name="ch1-closed-form",
     chapter=CHAPTER,
-    statement="g = W^T (p - e_y) and H = W^T A W equal autograd's input gradient and Hessian (thm-input-hessian)",
+    statement=(
+        "the float64 closed form g = W^T (p - e_y), H = W^T A W equals an extended-precision (long double) "
+        "evaluation of the same formula at the same W, b, x (thm-input-hessian)"
+    ),
+    error="max over inputs of |H - H_ref| / |H_ref| and |g - g_ref| / |g_ref|",
+    tolerance=ROUNDOFF,
+    reason="float64 round-off (~1e-16) times the mild cancellation left in W^T A W; 1e-10 leaves room",
+)
+AUTOGRAD = IdentitySpec(
+    name="ch1-autograd",
+    chapter=CHAPTER,
+    statement="autograd's input gradient and Hessian equal the closed form, up to autograd's own cancellation",
     error="max error relative to the cancelling terms (|W^T diag(p) W| for H, |W|_2 for g)",
     tolerance=ROUNDOFF,
-    reason="float64 round-off times the size of the cancelling terms is ~1e-15; 1e-10 leaves room",
+    reason="autograd subtracts numbers of the size of the cancelling terms: round-off ~1e-15 of them",
 )
 PSD = IdentitySpec(
     name="ch1-psd",
@@ -85,30 +104,39 @@ SMALL_EIGENPROBLEM = IdentitySpec(
 CURVATURE_BOUND = IdentitySpec(
     name="ch1-curvature-bound",
     chapter=CHAPTER,
-    statement="lambda_max(H) <= |W|_2^2 (1 - |p|^2) (eq-lambda-bound)",
-    error="max over inputs of lambda_max(H) / (|W|_2^2 (1 - |p|^2)) - 1, or 0 where the bound holds",
+    statement=(
+        "lambda_max(H) <= |W|_2^2 lambda_max(A) <= |W|_2^2 (1 - |p|^2) <= 2 |W|_2^2 (1 - max p) (eq-lambda-bound)"
+    ),
+    error="max over inputs and the three inequalities of left / right - 1, or 0 where all hold",
+    tolerance=ROUNDOFF,
+    reason="both sides carry float64 round-off ~1e-15 relative; 1e-10 leaves room",
+)
+CURVATURE_LOWER_BOUND = IdentitySpec(
+    name="ch1-curvature-lower-bound",
+    chapter=CHAPTER,
+    statement=(
+        "lambda_max(H) >= p_k p_j |w_k - w_j|^2 >= p_k (1 - p_k) / (C - 1) min_i |w_k - w_i|^2, k the predicted "
+        "class, j the second most probable (eq-lambda-lower)"
+    ),
+    error="max over inputs and the two inequalities of right / left - 1, or 0 where both hold",
     tolerance=ROUNDOFF,
     reason="both sides carry float64 round-off ~1e-15 relative; 1e-10 leaves room",
 )
 
-IDENTITIES = (LOCAL_LINEAR, CLOSED_FORM, PSD, RANK, GRADIENT_IN_RANGE, SMALL_EIGENPROBLEM, CURVATURE_BOUND)
+IDENTITIES = (
+    LOCAL_LINEAR,
+    CLOSED_FORM,
+    AUTOGRAD,
+    PSD,
+    RANK,
+    GRADIENT_IN_RANGE,
+    SMALL_EIGENPROBLEM,
+    CURVATURE_BOUND,
+    CURVATURE_LOWER_BOUND,
+)
 
 # --------------------------------------------------------------------------- claims
 
-CURVATURE_VS_PY = ClaimSpec(
-    name="ch1-curvature-vs-py",
-    chapter=CHAPTER,
-    group="ch1-curvature-vs-py",
-    paper="",
-    reading=(
-        "lambda_max(H) falls as the true-class probability p_y rises, i.e. the inputs with the "
-        "largest 1 - p_y have the largest curvature (the first edition's caption)"
-    ),
-    statistic="Spearman rho(lambda_max, p_y) over the test inputs of the regime",
-    threshold=-STRONG,
-    direction="<",
-    reason="a strong monotone relation by the usual convention |rho| >= 0.8",
-)
 CURVATURE_VS_UNCERTAINTY = ClaimSpec(
     name="ch1-curvature-vs-uncertainty",
     chapter=CHAPTER,
@@ -123,33 +151,69 @@ CURVATURE_VS_UNCERTAINTY = ClaimSpec(
     direction=">",
     reason="a strong monotone relation by the usual convention |rho| >= 0.8",
 )
-CONFIDENT_WRONG_FLAT = ClaimSpec(
-    name="ch1-confident-wrong-flat",
+_LIKE_CORRECT = (
+    f"confidently wrong inputs (wrong, max p >= {CONFIDENT}) have the curvature of correct inputs "
+    f"equally confident: median lambda_max / (1 - max p) over them, against the same over their "
+    f"{K_MATCH} nearest correct inputs in log(1 - max p), within a factor 2"
+)
+_LIKE_CORRECT_STAT = (
+    "log10 of median lambda_max/(1 - max p) (confidently wrong) / median of the same (matched correct inputs)"
+)
+CONFIDENT_WRONG_NOT_FLATTER = ClaimSpec(
+    name="ch1-confident-wrong-not-flatter",
     chapter=CHAPTER,
-    group="ch1-confident-wrong-flat",
+    group="ch1-confident-wrong-like-correct",
     paper="",
-    reading=(
-        f"confidently wrong inputs (predicted class != y, max p >= {CONFIDENT}) have a smaller median "
-        f"lambda_max than correctly classified unconfident ones (p_y < {CONFIDENT})"
-    ),
-    statistic="log10 of median lambda_max (confidently wrong) / median lambda_max (correct, unconfident)",
-    threshold=0.0,
+    reading=_LIKE_CORRECT + " (lower side)",
+    statistic=_LIKE_CORRECT_STAT,
+    threshold=-EQUIVALENCE,
+    direction=">",
+    reason="lower side of a two one-sided test of equivalence within a factor 2 (eq-lambda-bound's constant)",
+)
+CONFIDENT_WRONG_NOT_STEEPER = ClaimSpec(
+    name="ch1-confident-wrong-not-steeper",
+    chapter=CHAPTER,
+    group="ch1-confident-wrong-like-correct",
+    paper="",
+    reading=_LIKE_CORRECT + " (upper side)",
+    statistic=_LIKE_CORRECT_STAT,
+    threshold=EQUIVALENCE,
     direction="<",
-    reason="a ratio below 1 (log below 0) is a smaller median; the 0.9 split is fixed in advance",
+    reason="upper side of a two one-sided test of equivalence within a factor 2 (eq-lambda-bound's constant)",
 )
 TOP_EIGENVALUE_SHARE = ClaimSpec(
     name="ch1-top-eigenvalue-share",
     chapter=CHAPTER,
     group="ch1-top-eigenvalue-share",
     paper="",
-    reading="the top eigenvalue carries most of the input curvature: median over test inputs of lambda_1 / tr H",
-    statistic="median over the test inputs of lambda_1 / tr H",
+    reading="the top eigenvalue carries most of the input curvature of a trained network: median of lambda_1 / tr H",
+    statistic="median over the test inputs of the regime of lambda_1 / tr H",
     threshold=0.5,
     direction=">",
     reason="a majority of tr H in one of the C - 1 = 9 curved directions (an even spread gives 1/9)",
 )
+TOP_SHARE_UNTRAINED = ClaimSpec(
+    name="ch1-top-share-untrained",
+    chapter=CHAPTER,
+    group="ch1-top-share-untrained-control",
+    paper="",
+    reading=(
+        "control: at initialisation (the same seeds, before any training step) the top eigenvalue does not "
+        "carry most of the input curvature"
+    ),
+    statistic="median over the test inputs of lambda_1 / tr H, untrained network",
+    threshold=0.5,
+    direction="<",
+    reason="the trained claim's majority threshold: if untrained networks passed it, training would not explain it",
+)
 
-CLAIMS = (CURVATURE_VS_PY, CURVATURE_VS_UNCERTAINTY, CONFIDENT_WRONG_FLAT, TOP_EIGENVALUE_SHARE)
+CLAIMS = (
+    CURVATURE_VS_UNCERTAINTY,
+    CONFIDENT_WRONG_NOT_FLATTER,
+    CONFIDENT_WRONG_NOT_STEEPER,
+    TOP_EIGENVALUE_SHARE,
+    TOP_SHARE_UNTRAINED,
+)
 
 # --------------------------------------------------------------------------- statistics
 
@@ -160,7 +224,7 @@ GROUPS = ("correct, confident", "correct, unconfident", "wrong, unconfident", "c
 def declared(spec: ClaimSpec) -> str:
     """The declaration of a claim, printed before it is measured."""
     if not isinstance(spec, ClaimSpec):
-        raise TypeError(f"spec must be a ClaimSpec (e.g. CURVATURE_VS_PY), got {type(spec).__name__}.")
+        raise TypeError(f"spec must be a ClaimSpec (e.g. CURVATURE_VS_UNCERTAINTY), got {type(spec).__name__}.")
     return (
         f"{spec.name}: {spec.reading}.\n    statistic: {spec.statistic}; holds if its 95% interval over "
         f"seeds lies {'below' if spec.direction == '<' else 'above'} {spec.threshold:g} ({spec.reason})."
@@ -195,43 +259,138 @@ def _probs_and_labels(p, y) -> tuple[np.ndarray, np.ndarray]:
     return p, y_f.astype(np.int64)
 
 
+def _lam_max(lam_max, p) -> np.ndarray:
+    from ..validation import check_array
+
+    lam, n = check_array("lam_max", lam_max), np.shape(p)[0]
+    if lam.shape != (n,):
+        raise ValueError(f"lam_max must be (B,) with B = {n}, got {lam.shape}.")
+    return lam
+
+
 def _spearman(a, b, what: str) -> float:
     if len(a) < 3:
         raise ValueError(f"a rank correlation over {what} needs at least 3 inputs, got {len(a)}.")
     return float(stats.spearmanr(a, b).statistic)
 
 
-def curvature_statistics(lam_max, p, y, *, level: float = CONFIDENT) -> dict[str, float]:
-    """The per-seed statistics of section 1.5 for one model (chapter 1, ``eq-lambda-bound``).
+def _one_minus(p: np.ndarray) -> np.ndarray:
+    """``1 - p_i`` (B, C) as the sum of the other entries (no cancellation; as ``advnotes.curvature.one_minus``)."""
+    c = np.cumsum(p, axis=1)
+    prefix = np.concatenate([np.zeros_like(p[:, :1]), c[:, :-1]], axis=1)
+    r = np.cumsum(p[:, ::-1], axis=1)[:, ::-1]
+    suffix = np.concatenate([r[:, 1:], np.zeros_like(p[:, :1])], axis=1)
+    return prefix + suffix
+
+
+def uncertainty(p) -> np.ndarray:
+    """``1 - max_k p_k`` (B,) computed as the sum of the other probabilities (full relative accuracy)."""
+    p = np.asarray(p, dtype=float)
+    return np.take_along_axis(_one_minus(p), p.argmax(axis=1)[:, None], axis=1)[:, 0]
+
+
+def matched_log_ratio(lam_max, p, y, *, level: float = CONFIDENT, k: int = K_MATCH) -> float:
+    """Statistic of :data:`CONFIDENT_WRONG_NOT_FLATTER` / :data:`CONFIDENT_WRONG_NOT_STEEPER` for one network.
+
+    ``kappa = lambda_max / (1 - max p)`` is the curvature per unit of uncertainty
+    (``eq-lambda-bound`` and ``eq-lambda-lower`` pin it between two constants). Each
+    confidently wrong input (wrong, ``max p >= level``) is matched with the ``k`` correct
+    inputs nearest to it in ``log(1 - max p)``; returns ``log10(median kappa over the
+    confidently wrong / median kappa over their matches)`` (matches counted with
+    repetition). Needs :data:`MIN_GROUP` confidently wrong and ``k`` correct inputs.
+    """
+    lam, (p, y) = _lam_max(lam_max, p), _probs_and_labels(p, y)
+    unc = uncertainty(p)
+    correct = p.argmax(axis=1) == y
+    cw = ~correct & (p.max(axis=1) >= level)
+    pool = correct & (unc > 0)
+    if cw.sum() < MIN_GROUP or pool.sum() < k:
+        raise ValueError(
+            f"need >= {MIN_GROUP} confidently wrong and >= {k} correct inputs, "
+            f"got {int(cw.sum())} and {int(pool.sum())}."
+        )
+    kappa = lam / np.where(unc > 0, unc, np.nan)
+    lu_pool, kappa_pool = np.log(unc[pool]), kappa[pool]
+    nearest = np.argsort(np.abs(np.log(unc[cw])[:, None] - lu_pool[None, :]), axis=1, kind="stable")[:, :k]
+    return float(np.log10(np.median(kappa[cw]) / np.median(kappa_pool[nearest].ravel())))
+
+
+def curvature_statistics(lam_max, p, y, *, level: float = CONFIDENT, k: int = K_MATCH) -> dict[str, float]:
+    """The per-seed statistics of section 1.6 for one model (chapter 1, ``eq-lambda-bound``).
 
     ``lam_max`` (B,): largest eigenvalue of each input Hessian; ``p`` (B, C): probabilities;
-    ``y`` (B,): labels. Returns the Spearman correlations of :data:`CURVATURE_VS_PY` and
-    :data:`CURVATURE_VS_UNCERTAINTY` per regime, the log-ratio of
-    :data:`CONFIDENT_WRONG_FLAT` and the size of each group.
+    ``y`` (B,): labels. Returns the Spearman correlations of :data:`CURVATURE_VS_UNCERTAINTY`
+    per regime (all inputs, unconfident ``max p < level``, misclassified) with their input
+    counts, the matched log-ratio of :func:`matched_log_ratio`, the correlations with
+    ``p_y`` of the first edition's caption (printed, not scored) and the size of each group.
     """
-    from ..validation import check_array
-
-    p, y = _probs_and_labels(p, y)
-    lam = check_array("lam_max", lam_max)
-    if lam.shape != (p.shape[0],):
-        raise ValueError(f"lam_max must be (B,) with B = {p.shape[0]}, got {lam.shape}.")
+    lam, (p, y) = _lam_max(lam_max, p), _probs_and_labels(p, y)
     groups = confidence_groups(p, y, level=level)
-    p_y, unc = p[np.arange(len(y)), y], 1.0 - p.max(axis=1)
-    correct = groups["correct, confident"] | groups["correct, unconfident"]
-    wrong, cw, cu = ~correct, groups["confidently wrong"], groups["correct, unconfident"]
-    if not cw.any() or not cu.any():
-        raise ValueError(
-            f"both compared groups need inputs: {int(cw.sum())} confidently wrong, {int(cu.sum())} correct unconfident."
-        )
+    p_y, unc = p[np.arange(len(y)), y], uncertainty(p)
+    wrong = groups["wrong, unconfident"] | groups["confidently wrong"]
+    unconf = groups["correct, unconfident"] | groups["wrong, unconfident"]
     out = {
-        "rho_py_correct": _spearman(lam[correct], p_y[correct], "the correct inputs"),
-        "rho_py_wrong": _spearman(lam[wrong], p_y[wrong], "the misclassified inputs"),
         "rho_uncertainty_all": _spearman(lam, unc, "all inputs"),
+        "rho_uncertainty_unconfident": _spearman(lam[unconf], unc[unconf], "the unconfident inputs"),
         "rho_uncertainty_wrong": _spearman(lam[wrong], unc[wrong], "the misclassified inputs"),
-        "log_ratio_confident_wrong": float(np.log10(np.median(lam[cw]) / np.median(lam[cu]))),
+        "n_all": len(y),
+        "n_unconfident": int(unconf.sum()),
+        "n_wrong": int(wrong.sum()),
+        "log_ratio_matched": matched_log_ratio(lam, p, y, level=level, k=k),
+        "rho_py_all": _spearman(lam, p_y, "all inputs"),
+        "rho_py_wrong": _spearman(lam[wrong], p_y[wrong], "the misclassified inputs"),
     }
     out.update({f"n {g}": int(m.sum()) for g, m in groups.items()})
     return out
+
+
+def curvature_bound_errors(lam_max, W, p) -> tuple[float, float]:
+    """Largest violations of ``eq-lambda-bound`` (upper chain) and ``eq-lambda-lower`` (lower chain).
+
+    ``lam_max`` (B,), ``W`` (B, C, n) local maps, ``p`` (B, C). Upper: ``lambda_max(H) <=
+    |W|_2^2 lambda_max(A) <= |W|_2^2 (1 - |p|^2) <= 2 |W|_2^2 (1 - max p)``. Lower, with
+    ``k`` the predicted class and ``j`` the second most probable: ``lambda_max(H) >= p_k p_j
+    |w_k - w_j|^2 >= p_k (1 - p_k) / (C - 1) min_i |w_k - w_i|^2``. Each returned error is the
+    largest ``(smaller side's excess) / (larger side) - 1`` over inputs and steps, or 0.
+    """
+    lam, W, p = np.asarray(lam_max, float), np.asarray(W, float), np.asarray(p, float)
+    B, C = p.shape
+    om = _one_minus(p)
+    A = p[:, :, None] * (-p[:, None, :])
+    A[:, np.arange(C), np.arange(C)] = p * om
+    w2 = np.linalg.norm(W, ord=2, axis=(1, 2)) ** 2
+    lam_A, tr_A = np.linalg.eigvalsh(A)[:, -1], (p * om).sum(axis=1)
+    order = np.argsort(-p, axis=1, kind="stable")
+    kk, jj, rows = order[:, 0], order[:, 1], np.arange(B)
+    unc = om[rows, kk]
+    upper = [lam / (w2 * lam_A), lam_A / tr_A, tr_A / (2 * unc)]
+    d2 = ((W - W[rows, kk][:, None, :]) ** 2).sum(axis=2)  # |w_k - w_i|^2 (B, C)
+    low1 = p[rows, kk] * p[rows, jj] * d2[rows, jj]
+    low2 = p[rows, kk] * unc / (C - 1) * np.where(np.arange(C)[None] == kk[:, None], np.inf, d2).min(axis=1)
+    lower = [low1 / lam, low2 / low1]
+    return max(0.0, float(np.max(upper)) - 1), max(0.0, float(np.max(lower)) - 1)
+
+
+def reference_curvature(W, b, x, y) -> tuple[np.ndarray, np.ndarray]:
+    """``g = W^T (p - e_y)`` and ``H = W^T A W`` in extended precision (``np.longdouble``), the closed
+    form's reference (chapter 1, ``eq-input-hessian``).
+
+    ``W`` (B, C, n), ``b`` (B, C), ``x`` (B, n), ``y`` (B,): the float64 local map and
+    inputs, converted exactly; ``1 - p_i`` is the sum of the other entries. On x86 the long
+    double carries 64 mantissa bits (eps ~1e-19); where it is plain float64 (e.g. some ARM
+    builds) the reference is only as good as the closed form.
+    """
+    ld = np.longdouble
+    W, b, x, y = np.asarray(W, ld), np.asarray(b, ld), np.asarray(x, ld), np.asarray(y)
+    z = b + np.einsum("bcn,bn->bc", W, x)
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    p = e / e.sum(axis=1, keepdims=True)
+    om, rows = _one_minus(p), np.arange(len(y))
+    r = p.copy()
+    r[rows, y] = -om[rows, y]
+    A = -p[:, :, None] * p[:, None, :]
+    A[:, np.arange(p.shape[1]), np.arange(p.shape[1])] = p * om
+    return np.einsum("bcn,bc->bn", W, r), np.einsum("bcn,bcd,bdm->bnm", W, A, W)
 
 
 def rank_counts(eigvals, *, rtol: float = RANK_RTOL) -> dict[int, int]:
@@ -255,7 +414,11 @@ def rank_counts(eigvals, *, rtol: float = RANK_RTOL) -> dict[int, int]:
 
 
 def summary(records) -> str:
-    """The chapter's verdict in words, computed from its records (identities, then each claim group)."""
+    """The chapter's verdict in words, computed from its records (identities, then each claim group).
+
+    Every claim of this chapter is the book's own (``paper=""``): the abstract says nothing
+    about the input Hessian's spectrum by itself, so each group is labelled "book's claim".
+    """
     records = check_records(records)
     ids = [r for r in records if r.kind == "identity"]
     cls = [r for r in records if r.kind == "claim"]
@@ -266,9 +429,12 @@ def summary(records) -> str:
     groups: dict[str, list] = {}
     for c in cls:
         groups.setdefault(c.spec.group, []).append(c)
-    for recs in groups.values():
-        where = "; ".join(f"{r.regime or 'all inputs'}: {r.outcome}" for r in recs)
-        lines.append(f"- {paper_outcome(recs)}: {recs[0].spec.reading} ({where}).")
+    for name, recs in groups.items():
+        whose = "paper's claim" if recs[0].spec.paper else "book's claim"
+        several = len({r.name for r in recs}) > 1
+        where = "; ".join(f"{(r.name + ' ') if several else ''}{r.regime or 'all inputs'}: {r.outcome}" for r in recs)
+        reading = recs[0].spec.reading.removesuffix(" (lower side)").removesuffix(" (upper side)")
+        lines.append(f"- {paper_outcome(recs)} ({whose}, {name}): {reading} ({where}).")
     n = {o: sum(c.outcome == o for c in cls) for o in (HOLDS, INCONCLUSIVE, NOT_REPRODUCED)}
     lines.append(f"Claim records: {n[HOLDS]} hold, {n[INCONCLUSIVE]} inconclusive, {n[NOT_REPRODUCED]} not reproduced.")
     return "\n".join(lines)
