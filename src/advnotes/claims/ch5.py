@@ -2,7 +2,8 @@
 
 Every spec is declared here *before* the chapter measures it, with its statistic, its
 threshold and the reason for that threshold. The abstract's only words about these
-findings are :data:`UNIFIED`; each spec adds which earlier finding it reads them as.
+findings are :data:`UNIFIED` (each spec's ``paper``); a spec's ``reading`` names the
+earlier finding and says how this book reads it.
 The pure statistics the chapter computes per seed live here too, so that the tests can
 check them against independent oracles:
 
@@ -37,17 +38,14 @@ CO_MIN_CLEAN = 0.8
 LOW_FRACTION = 0.1
 
 
-def _finding(text: str) -> str:
-    return f"{UNIFIED} (finding: {text})"
-
-
 # ----------------------------------------------------------------------------- 5.2 curvature
 FLATTER_INPUT_LOSS = ClaimSpec(
     name="ch5-flatter-input-loss",
     chapter=5,
     group="ch5-flatter-input-loss",
-    paper=_finding("adversarial training flattens the loss in input space, Moosavi-Dezfooli et al. 2019"),
-    reading="the median top input-Hessian eigenvalue over test inputs is lower after PGD training than after "
+    paper=UNIFIED,
+    reading="Moosavi-Dezfooli et al. 2019 (adversarial training flattens the input loss), read as: "
+    "the median top input-Hessian eigenvalue over test inputs is lower after PGD training than after "
     "standard training (same seed)",
     statistic="log(median lambda_max, PGD-trained / median lambda_max, standard)",
     threshold=0.0,
@@ -61,8 +59,9 @@ LOW_CONFIDENCE_SHARE = ClaimSpec(
     name="ch5-low-confidence-share",
     chapter=5,
     group="ch5-reweighting",
-    paper=_finding("re-weighting low-margin samples helps, MART / GAIRAT"),
-    reading="the 10% least-confident training samples carry more than their 10% of the summed adversarial "
+    paper=UNIFIED,
+    reading="MART / GAIRAT (re-weighting low-margin samples helps), read as: "
+    "the 10% least-confident training samples carry more than their 10% of the summed adversarial "
     "parameter gradient of a PGD-trained model",
     statistic="<sum_{i in S} grad L_i, sum_j grad L_j> / |sum_j grad L_j|^2, S = least-confident decile",
     threshold=LOW_FRACTION,
@@ -87,8 +86,9 @@ CATASTROPHIC_OVERFITTING = ClaimSpec(
     name="ch5-catastrophic-overfitting",
     chapter=5,
     group="ch5-catastrophic-overfitting",
-    paper=_finding("single-step FGSM training overfits catastrophically, Wong et al. 2020"),
-    reading="during FGSM-RS training (step 1.25 eps, random start) the PGD accuracy collapses from its peak "
+    paper=UNIFIED,
+    reading="Wong et al. 2020 (single-step training overfits catastrophically), read as: "
+    "during FGSM-RS training (step 1.25 eps, random start) the PGD accuracy collapses from its peak "
     f"while the model stays accurate on clean inputs (final clean accuracy >= {CO_MIN_CLEAN:g})",
     statistic=f"collapse fraction 1 - final/peak PGD test accuracy (0 if final clean accuracy < {CO_MIN_CLEAN:g})",
     threshold=0.5,
@@ -112,8 +112,9 @@ MORE_DATA = ClaimSpec(
     name="ch5-more-data",
     chapter=5,
     group="ch5-more-data",
-    paper=_finding("robust generalisation needs more data, Schmidt et al. 2018"),
-    reading="going from 10% to 100% of the training set, the robust error of PGD training falls by a larger "
+    paper=UNIFIED,
+    reading="Schmidt et al. 2018 (robust generalisation needs more data), read as: "
+    "going from 10% to 100% of the training set, the robust error of PGD training falls by a larger "
     "fraction than the clean error of standard training",
     statistic="(e10 - e100)/e10 robust (PGD training) - (e10 - e100)/e10 clean (standard training)",
     threshold=0.0,
@@ -126,8 +127,9 @@ ROBUST_OVERFITTING = ClaimSpec(
     name="ch5-robust-overfitting",
     chapter=5,
     group="ch5-robust-overfitting",
-    paper=_finding("adversarial training overfits: test robust accuracy falls after its peak, Rice et al. 2020"),
-    reading="stopping PGD training at the checkpoint with the best validation robust accuracy beats the end "
+    paper=UNIFIED,
+    reading="Rice et al. 2020 (robust overfitting), read as: "
+    "stopping PGD training at the checkpoint with the best validation robust accuracy beats the end "
     "of the run on held-out test inputs",
     statistic="test robust accuracy at the best validation checkpoint - at the last checkpoint",
     threshold=0.03,
