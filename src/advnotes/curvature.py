@@ -9,6 +9,9 @@ On the linear region of ``x`` the logits are ``z = W x + b`` (see
 
 so ``H = G^T G`` with ``G = F^T W`` (C x n): its nonzero spectrum comes from the
 C x C problem, never from the n x n matrix.
+
+Models in training mode with batch-norm or active dropout are refused ("call
+model.eval()"): they are not piecewise linear per input.
 """
 
 from __future__ import annotations

@@ -23,6 +23,10 @@ linearised model's asymptotic and finite-``m`` log-ratio slopes, rank
 correlations and exponential / linear / power growth-law fits with R^2. (The real
 attack's iterates come from :func:`advnotes.theory.gradient_ascent_path`, the linearised
 perturbation from :func:`advnotes.theory.perturbation_closed_form`.)
+
+Models whose output is random or depends on the batch (active dropout, batch-norm in
+training mode) are refused with "call model.eval()": their per-example gradients would
+change from call to call.
 """
 
 from __future__ import annotations

@@ -7,6 +7,11 @@ adversarial loss ``L(x + delta_m(theta); theta)`` of chapter 4). Plain SGD
 loss and of the parameter update, which chapter 4 reads to detect oscillation.
 :func:`train_ensemble` runs the same loop for several seeds at once, as one batched
 computation.
+
+Inputs are checked against the model before the first step (in eval mode, so the check
+never touches batch-norm statistics); ``steps`` may not exceed :data:`MAX_STEPS`.
+:func:`accuracy` and :func:`robust_accuracy` evaluate the model in eval mode and restore
+its mode afterwards.
 """
 
 from __future__ import annotations
