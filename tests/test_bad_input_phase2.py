@@ -155,6 +155,10 @@ def _remove_temporary_files():
         shutil.rmtree(tmp(), ignore_errors=True)
 
 
+#: A small validity table (two step counts at alpha = 0.1, a constant column "zero").
+TABLE = {"alpha": [0.1] * 4, "m": [2, 2, 3, 3], "s": [0.2, 0.3, 0.4, 0.5], "v": [1.0, 2.0, 3.0, 5.0], "zero": [1.0] * 4}
+
+
 def bad_json():
     path = tmp() / "not-json.json"
     path.write_text("{not json")
@@ -960,6 +964,19 @@ CASES = [
     case("claims.ch1.rank_counts", A([[1.0, 2.0]], rtol=-1e-3), E, r"rtol must lie in \[0, 1\)"),
     case("claims.ch1.rank_counts", A([[1.0, float("nan")]]), E, "non-finite"),
     case("claims.ch1.summary", A(["x"]), T, "records must hold"),
+    case("claims.ch1.uncertainty", A([0.5, 0.5]), E, r"p must be \(B, C\)"),
+    case("claims.ch1.uncertainty", A([["a", "b"]]), T, "p must be numbers"),
+    case(
+        "claims.ch1.curvature_bound_errors", A([1.0], np.ones((1, 2, 3)), [[0.5, 0.5], [0.5, 0.5]]), E, "need lam_max"
+    ),
+    case("claims.ch1.curvature_bound_errors", A([float("nan")], np.ones((1, 2, 3)), [[0.5, 0.5]]), E, "non-finite"),
+    case("claims.ch1.reference_curvature", A(np.ones((1, 2, 3)), np.ones((1, 2)), np.ones((1, 3)), [2]), E, "labels"),
+    case("claims.ch1.reference_curvature", A(np.ones((1, 2, 3)), np.ones((1, 2)), np.ones((1, 4)), [0]), E, "need W"),
+    case("claims.ch1.reference_curvature", A("W", np.ones((1, 2)), np.ones((1, 3)), [0]), T, "W must be numbers"),
+    case("claims.ch1.matched_log_ratio", A([1.0], [[0.5, 0.5]], [0], k=0), E, "k must be an integer >= 1"),
+    case("claims.ch1.matched_log_ratio", A([1.0], [[0.5, 0.5]], [0], level=2.0), E, r"level must lie in \(0, 1\)"),
+    case("claims.ch1.matched_log_ratio", A([1.0], [[0.5, 0.5]], [0]), E, "need >= 3 confidently wrong"),
+    case("claims.ch1.matched_log_ratio", A([1.0, 2.0], [[0.5, 0.5]], [0]), E, r"lam_max must be \(B,\)"),
     case("claims.ch2.in_regime", A(["a"]), T, "s must be numbers"),
     case("claims.ch2.in_regime", A([1.0], 2.0, 1.0), E, "need lo <= hi"),
     case("claims.ch2.regime_medians", A([{"s": [1.0], "m": [2]}], "err_real"), E, "'err_real'"),
@@ -967,6 +984,15 @@ CASES = [
     case("claims.ch2.regime_medians", A([{"s": [1.0], "m": [2]}], "s", min_steps=-1), E, "min_steps must be"),
     case("claims.ch2.regime_medians", A([{"s": [1.0], "m": [1]}], "s"), E, "seed 0 has no"),
     case("claims.ch2.summary", A([3]), T, "records must hold"),
+    case("claims.ch2.m_trend", A({"alpha": [0.1], "m": [2]}, "offtop_real", 0.1), E, "'offtop_real'"),
+    case("claims.ch2.m_trend", A(TABLE, "v", "0.1"), T, "alpha must be a real number"),
+    case("claims.ch2.m_trend", A(TABLE, "v", 0.1, min_steps=1.5), E, "min_steps must be"),
+    case("claims.ch2.m_trend", A(TABLE, "v", 0.3), E, "no entry with alpha = 0.3"),
+    case("claims.ch2.m_slope_ratios", A(TABLE, 0.1), T, "tables must be a list"),
+    case("claims.ch2.m_slope_ratios", A([TABLE], 0.1, "v", "zero"), E, "slope is 0"),
+    case("claims.ch2.regime_spearman", A([TABLE], "v", "s", lo=0.0, hi=1.0), T, "y_of must map a table"),
+    case("claims.ch2.regime_spearman", A([TABLE], "v", lambda t: t["v"], lo=0.0, hi=0.1), E, "fewer than 3"),
+    case("claims.ch2.regime_spearman", A([TABLE], "v", lambda t: t["v"], lo=1.0, hi=0.1), E, "need lo <= hi"),
     case("claims.ch3.summary", A([3]), T, "records must hold"),
     case("claims.ch3.summary", A(None), T, "records must be a list"),
     case("claims.ch4.summary", A(["claim"]), T, "records must hold"),

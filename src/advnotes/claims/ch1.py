@@ -285,7 +285,11 @@ def _one_minus(p: np.ndarray) -> np.ndarray:
 
 def uncertainty(p) -> np.ndarray:
     """``1 - max_k p_k`` (B,) computed as the sum of the other probabilities (full relative accuracy)."""
-    p = np.asarray(p, dtype=float)
+    from ..validation import check_array
+
+    p = check_array("p", p)
+    if p.ndim != 2:
+        raise ValueError(f"p must be (B, C) probabilities, got shape {p.shape}.")
     return np.take_along_axis(_one_minus(p), p.argmax(axis=1)[:, None], axis=1)[:, 0]
 
 
@@ -300,6 +304,11 @@ def matched_log_ratio(lam_max, p, y, *, level: float = CONFIDENT, k: int = K_MAT
     repetition). Needs :data:`MIN_GROUP` confidently wrong and ``k`` correct inputs.
     """
     lam, (p, y) = _lam_max(lam_max, p), _probs_and_labels(p, y)
+    level = _number("level", level)
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must lie in (0, 1), got {level!r}.")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be an integer >= 1 (matches per confidently wrong input), got {k!r}.")
     unc = uncertainty(p)
     correct = p.argmax(axis=1) == y
     cw = ~correct & (p.max(axis=1) >= level)
@@ -353,7 +362,13 @@ def curvature_bound_errors(lam_max, W, p) -> tuple[float, float]:
     |w_k - w_j|^2 >= p_k (1 - p_k) / (C - 1) min_i |w_k - w_i|^2``. Each returned error is the
     largest ``(smaller side's excess) / (larger side) - 1`` over inputs and steps, or 0.
     """
-    lam, W, p = np.asarray(lam_max, float), np.asarray(W, float), np.asarray(p, float)
+    from ..validation import check_array
+
+    lam, W, p = check_array("lam_max", lam_max), check_array("W", W), check_array("p", p)
+    if p.ndim != 2 or p.shape[1] < 2 or lam.shape != p.shape[:1] or W.ndim != 3 or W.shape[:2] != p.shape:
+        raise ValueError(
+            f"need lam_max (B,), W (B, C, n) and p (B, C) with C >= 2, got {lam.shape}, {W.shape} and {p.shape}."
+        )
     B, C = p.shape
     om = _one_minus(p)
     A = p[:, :, None] * (-p[:, None, :])
@@ -380,8 +395,17 @@ def reference_curvature(W, b, x, y) -> tuple[np.ndarray, np.ndarray]:
     double carries 64 mantissa bits (eps ~1e-19); where it is plain float64 (e.g. some ARM
     builds) the reference is only as good as the closed form.
     """
+    from ..validation import check_array
+
+    W, b, x, y_f = check_array("W", W), check_array("b", b), check_array("x", x), check_array("y", y)
+    if W.ndim != 3 or b.shape != W.shape[:2] or x.shape != (W.shape[0], W.shape[2]) or y_f.shape != W.shape[:1]:
+        raise ValueError(
+            f"need W (B, C, n), b (B, C), x (B, n) and y (B,), got {W.shape}, {b.shape}, {x.shape} and {y_f.shape}."
+        )
+    if (y_f != np.round(y_f)).any() or (y_f < 0).any() or (y_f >= W.shape[1]).any():
+        raise ValueError(f"y must hold integer class labels in [0, {W.shape[1] - 1}].")
     ld = np.longdouble
-    W, b, x, y = np.asarray(W, ld), np.asarray(b, ld), np.asarray(x, ld), np.asarray(y)
+    W, b, x, y = np.asarray(W, ld), np.asarray(b, ld), np.asarray(x, ld), y_f.astype(np.int64)
     z = b + np.einsum("bcn,bn->bc", W, x)
     e = np.exp(z - z.max(axis=1, keepdims=True))
     p = e / e.sum(axis=1, keepdims=True)

@@ -305,6 +305,9 @@ def m_trend(table, key: str, alpha: float, *, min_steps: int = 2) -> tuple:
     import numpy as np
 
     table = _check_tables([table], {"alpha", "m", key})[0]
+    alpha = _number("alpha", alpha)
+    if isinstance(min_steps, bool) or not isinstance(min_steps, (int, np.integer)) or min_steps < 0:
+        raise ValueError(f"min_steps must be an integer >= 0, got {min_steps!r}.")
     at = np.isclose(np.asarray(table["alpha"], float), alpha) & (np.asarray(table["m"]) >= min_steps)
     if not at.any():
         raise ValueError(f"the table has no entry with alpha = {alpha} and m >= {min_steps}.")
