@@ -416,3 +416,126 @@ def test_log_ratio_curves_match_the_definitions(trained_mlp, batch):
     assert input_gradient(trained_mlp, x, y).shape == x.shape
     with pytest.raises(ValueError):
         inf.log_ratio_curves(trained_mlp, x, y, a, ~a, step_size=alpha, steps=[0])
+
+
+# ----------------------------------------------------------------------------- chapter 3's revised experiments
+def test_linearised_term_is_the_vector_of_the_norm_and_a_derivative(trained_mlp, batch):
+    x, y = batch
+    u = torch.randn(x.shape, generator=torch.Generator().manual_seed(3), dtype=x.dtype)
+    ku = inf.linearised_term(trained_mlp, x, y, u)
+    assert ku.shape == (B, sum(p.numel() for p in trained_mlp.parameters()))
+    torch.testing.assert_close(ku.norm(dim=1), inf.linearised_term_norm(trained_mlp, x, y, u), rtol=1e-12, atol=0)
+    assert _rel(inf.linearised_term(trained_mlp, x, y, 2.5 * u), 2.5 * ku) < 1e-12  # linear in delta
+    t = 1e-5  # central difference of the per-example parameter gradient along u, by a plain loop
+    fd = (_param_grad_loop(trained_mlp, x + t * u, y) - _param_grad_loop(trained_mlp, x - t * u, y)) / (2 * t)
+    assert float(((fd - ku).norm(dim=1) / ku.norm(dim=1)).max()) < 1e-5
+
+
+def test_gate_flips_by_hand(trained_mlp, batch):
+    x, _ = batch
+    assert (inf.gate_flips(trained_mlp, x, torch.zeros_like(x)) == 0).all()
+    d = torch.randn(x.shape, generator=torch.Generator().manual_seed(0), dtype=x.dtype)
+    lin = [m for m in trained_mlp.modules() if isinstance(m, torch.nn.Linear)]
+
+    def gates(u):  # the pre-activations of the hidden layers, by hand
+        h, out = u.reshape(u.shape[0], -1), []
+        for layer in lin[:-1]:
+            h = layer(h)
+            out.append(h > 0)
+            h = torch.relu(h)
+        return torch.cat(out, 1)
+
+    with torch.no_grad():
+        ref = (gates(x) != gates(x + d)).double().mean(1)
+    torch.testing.assert_close(inf.gate_flips(trained_mlp, x, d), ref)
+    assert (ref > 0).any()
+    with pytest.raises(ValueError):
+        inf.gate_flips(torch.nn.Linear(64, 10).double(), x, d)
+
+
+def test_attack_terms_match_log_ratio_curves_and_the_diagnostics(trained_mlp, batch):
+    x, y = batch
+    a = torch.arange(B) < B // 2
+    steps, alpha = [1, 3], 0.01
+    out = inf.attack_terms(trained_mlp, x, y, step_size=alpha, steps=steps)
+    ref = inf.log_ratio_curves(trained_mlp, x, y, a, ~a, step_size=alpha, steps=steps)
+    for key in ("linearised", "real attack"):
+        assert out[key].shape == (2, B)
+        got = inf.group_log_ratio(torch.as_tensor(out[key]), a, ~a).numpy()
+        np.testing.assert_allclose(got, ref[key], rtol=1e-10)
+    np.testing.assert_allclose(out["lam"], ref["lam"])
+    # at one tiny step the real perturbation is first order: the first-order term matches the real one
+    tiny = inf.attack_terms(trained_mlp, x, y, step_size=1e-7, steps=[1])
+    np.testing.assert_allclose(tiny["first order, real delta"], tiny["real attack"], rtol=1e-4)
+    assert (tiny["gate flips"] == 0).all()
+    with pytest.raises(ValueError):
+        inf.attack_terms(trained_mlp, x, y, step_size=alpha, steps=[0])
+
+
+def test_group_rate_is_the_per_group_part_of_the_finite_m_slope():
+    lam_a, lam_b, a, m = np.array([2.0, 8.0]), np.array([0.01, 0.3]), 0.05, np.array([5.0, 50.0])
+    np.testing.assert_allclose(
+        inf.group_rate(lam_a, step_size=a, steps=m) - inf.group_rate(lam_b, step_size=a, steps=m),
+        inf.finite_m_slope(lam_a, lam_b, step_size=a, steps=m),
+        rtol=1e-12,
+    )
+    # tiny curvature: the rate is about 1/m + log(q)/2; huge m: it is log q
+    assert inf.group_rate([1e-6], step_size=a, steps=[10.0])[0] == pytest.approx(0.1, rel=1e-5)
+    assert inf.group_rate([8.0], step_size=a, steps=[1e4])[0] == pytest.approx(np.log1p(0.4), rel=1e-12)
+    with pytest.raises(ValueError):
+        inf.group_rate([0.0], step_size=a, steps=[1.0])
+
+
+def test_influence_log_ratios_by_hand(trained_mlp, batch):
+    x, y = batch
+    groups = {"typical": torch.arange(B) >= B // 2, "unconfident": torch.arange(B) < 2}
+    groups["confidently wrong"] = (torch.arange(B) >= 2) & (torch.arange(B) < 4)
+    groups["empty"] = torch.zeros(B, dtype=torch.bool)
+    att = lambda mod, xx, yy, m: 0.01 * m * torch.ones_like(xx)  # noqa: E731
+    out = inf.influence_log_ratios(trained_mlp, x, y, groups, att, [1, 2])
+    assert set(out) == {"unconfident", "confidently wrong", "empty"} and np.isnan(out["empty"]).all()
+    for j, m in enumerate([1, 2]):
+        t = inf.adversarial_term_norm(trained_mlp, x, y, 0.01 * m * torch.ones_like(x))
+        for g in ("unconfident", "confidently wrong"):
+            ref = float(t[groups[g]].log().mean() - t[groups["typical"]].log().mean())
+            assert out[g][j] == pytest.approx(ref, rel=1e-12)
+    with pytest.raises(ValueError):
+        inf.influence_log_ratios(trained_mlp, x, y, {"a": groups["unconfident"]}, att, [1])
+
+
+def test_training_shares_clean_attacked_and_groups_at_the_attacked_point(trained_mlp, digits64):
+    from advnotes.attacks import gradient_ascent
+
+    x, y = digits64.x_test[:60], digits64.y_test[:60]
+    att = lambda mod, xx, yy: gradient_ascent(mod, xx, yy, step_size=0.5, steps=2)  # noqa: E731
+    out, old = inf.training_shares(trained_mlp, x, y, attack=att), inf.shares_now(trained_mlp, x, y, attack=att)
+    assert out["clean"] == old["clean"] and out["attacked"] == old["attacked"] and out["n"] == old["n"]
+    delta = att(trained_mlp, x, y)
+    with torch.no_grad():
+        grp = inf.confidence_groups(torch.softmax(trained_mlp(x + delta), 1), y)
+    grp.pop("typical")
+    assert out["attacked, groups at x+delta"] == inf.gradient_shares(trained_mlp, x, y, grp, delta=delta)
+    assert out["n at x+delta"] == {k: int(v.sum()) for k, v in grp.items()}
+    none = inf.training_shares(trained_mlp, x, y, attack=lambda mod, xx, yy: torch.zeros_like(xx))
+    assert none["attacked, groups at x+delta"] == pytest.approx(none["clean"], abs=1e-12)
+    plain = inf.training_shares(trained_mlp, x, y)
+    assert plain["attacked"] is None and plain["n at x+delta"] is None
+
+
+def test_checkpoints_trained_from_scratch_are_prefixes_of_one_run(digits64):
+    """Chapter 3 trains each checkpoint from scratch: the run of k steps must be the first k steps of a longer one."""
+    from advnotes import threat
+    from advnotes.models import mlp
+    from advnotes.training import train_ensemble
+
+    def make(s):
+        torch.manual_seed(s)
+        return mlp(digits64.num_features, (16,), digits64.num_classes).double()
+
+    x, y = digits64.x_train[:200], digits64.y_train[:200]
+    fit = dict(lr=0.1, batch_size=32, momentum=0.9, attack=threat.training_attack("fgsm"))
+    short, _ = train_ensemble(make, x, y, seeds=[0, 1], steps=5, **fit)
+    long, logs = train_ensemble(make, x, y, seeds=[0, 1], steps=6, record_updates=True, **fit)
+    for a, b, log in zip(short, long, logs):
+        flat = lambda m: torch.cat([p.detach().reshape(-1) for p in m.parameters()])  # noqa: E731
+        assert _rel(flat(b) - log.updates[-1], flat(a)) < 1e-12

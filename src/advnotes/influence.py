@@ -11,6 +11,8 @@ a Python loop over examples:
 - :func:`param_grad_norm`: ``|grad_theta L(x + delta)|``        (chapter 3, ``eq-ch3-first-order``)
 - :func:`adversarial_term_norm`: ``|grad_theta L(x+delta) - grad_theta L(x)|``  (``eq-ch3-first-order``)
 - :func:`linearised_term_norm`: ``|(d^2 L / d theta d x) delta|``, its first-order part
+  (:func:`linearised_term`: the vector itself, (B, P))
+- :func:`gate_flips`: the fraction of ReLU gates that ``delta`` flips
 
 and, for groups of examples,
 
@@ -22,7 +24,10 @@ plus the statistics the chapter's experiments need: group log-ratios, the
 linearised model's asymptotic and finite-``m`` log-ratio slopes, rank
 correlations and exponential / linear / power growth-law fits with R^2. (The real
 attack's iterates come from :func:`advnotes.theory.gradient_ascent_path`, the linearised
-perturbation from :func:`advnotes.theory.perturbation_closed_form`.)
+perturbation from :func:`advnotes.theory.perturbation_closed_form`.) The chapter's
+experiments themselves: :func:`attack_terms` (the growth law in ``m``),
+:func:`influence_log_ratios` (one step against many), :func:`training_shares` (inside
+training, groups at ``x`` and at ``x + delta``), :func:`group_rate` (one group's finite-``m`` rate).
 
 Models whose output is random or depends on the batch (active dropout, batch-norm in
 training mode) are refused with "call model.eval()": their per-example gradients would
@@ -59,19 +64,25 @@ __all__ = [
     "SampleStats",
     "adversarial_term_norm",
     "asymptotic_slope",
+    "attack_terms",
     "confidence",
     "confidence_groups",
     "finite_m_slope",
     "fit_growth",
+    "gate_flips",
     "gradient_shares",
     "group_log_ratio",
+    "group_rate",
+    "influence_log_ratios",
     "input_grad_norm",
     "lambda_max",
+    "linearised_term",
     "linearised_term_norm",
     "param_grad_norm",
     "per_sample_param_grads",
     "rank_correlation",
     "sample_stats",
+    "training_shares",
 ]
 
 
@@ -611,3 +622,159 @@ def shares_now(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, attack=Non
     clean = gradient_shares(model, x, y, groups)
     attacked = None if attack is None else gradient_shares(model, x, y, groups, delta=attack(model, x, y).detach())
     return {"clean": clean, "attacked": attacked, "n": {k: int(v.sum()) for k, v in groups.items()}}
+
+
+# ----------------------------------------------------------------------------- chapter 3, revised experiments
+def linearised_term(model: nn.Module, x: torch.Tensor, y: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+    """The first-order adversarial term ``(d^2 L / d theta d x) delta`` itself, flattened, shape (B, P).
+
+    The vector whose norm :func:`linearised_term_norm` returns (chapter 3, ``eq-ch3-first-order``),
+    in ``model.named_parameters()`` order, as :func:`per_sample_param_grads`. Memory O(B P).
+    """
+    x, y = _prepare(model, x, y)
+    delta = _check_delta(delta, x)
+    params, loss = _functional(model)
+    g_theta = grad(loss)
+
+    def one(xi, di, yi):
+        return jvp(lambda u: g_theta(params, u, yi), (xi,), (di,))[1]
+
+    return _flat(vmap(one)(x, delta, y), x.shape[0])
+
+
+def gate_flips(model: nn.Module, x: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+    """Fraction of the ReLU gates of each example that differ between ``x`` and ``x + delta``, shape (B,).
+
+    Assumption 1 of chapter 3's ``prop-ch3-exponential`` (fixed gates) holds for an example
+    exactly when its value is 0. A gate is "on" when the ReLU's input is > 0; the gates are
+    read with forward hooks on every ``nn.ReLU`` module of ``model``.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
+    x = check_inputs(x)
+    delta = _check_delta(delta, x)
+    relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
+    if not relus:
+        raise ValueError("the model has no nn.ReLU module: no gates to compare.")
+
+    def gates(inp):
+        seen = []
+        hooks = [
+            r.register_forward_hook(lambda _m, a, _o: seen.append(a[0].reshape(a[0].shape[0], -1) > 0)) for r in relus
+        ]
+        try:
+            with torch.no_grad():
+                model(inp)
+        finally:
+            for h in hooks:
+                h.remove()
+        return torch.cat(seen, dim=1)
+
+    return (gates(x) != gates(x + delta)).double().mean(dim=1)
+
+
+def attack_terms(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, step_size: float, steps) -> dict:
+    """Per-example adversarial terms along plain unprojected gradient ascent (chapter 3, ``sec-ch3-growth``).
+
+    For each ``m`` in ``steps`` (ints >= 1) and each example, arrays of shape ``(len(steps), B)``:
+
+    - ``"linearised"``: ``|K delta_m|`` with the linearised dynamics' closed form ``delta_m``
+      (:func:`advnotes.theory.perturbation_closed_form`);
+    - ``"real attack"``: ``|grad_theta L(x + delta_m) - grad_theta L(x)|`` after ``m`` real steps
+      (:func:`advnotes.theory.gradient_ascent_path`);
+    - ``"first order, real delta"``: ``|K delta_m|`` with the *real* ``delta_m`` (assumption 3 alone);
+    - ``"gate flips"``: the fraction of ReLU gates flipped by the real ``delta_m`` (:func:`gate_flips`);
+
+    and ``"lam"`` (B,), the top eigenvalues of the input Hessians. Group log-ratios follow
+    with :func:`group_log_ratio`.
+    """
+    from .curvature import input_gradient
+    from .theory import gradient_ascent_path, perturbation_closed_form
+
+    if isinstance(steps, (str, bytes)) or not hasattr(steps, "__iter__"):
+        raise ValueError(f"steps must be a non-empty list of step counts >= 1, got {steps!r}.")
+    steps = [int(m) for m in steps]
+    if not steps or min(steps) < 1:
+        raise ValueError(f"steps must be a non-empty list of step counts >= 1, got {steps!r}.")
+    check_positive("step_size", step_size)
+    x, y = _prepare(model, x, y)
+    lam, V = input_hessian_eig(model, x, y)
+    g = input_gradient(model, x, y)
+    path = gradient_ascent_path(model, x, y, step_size=step_size, record=steps)
+    closed = [perturbation_closed_form(lam, V, g, step_size=step_size, steps=m) for m in steps]
+    real = torch.stack([path[m] for m in steps])
+    out = {
+        "linearised": torch.stack([linearised_term_norm(model, x, y, d) for d in closed]),
+        "real attack": adversarial_term_norm(model, x, y, real),
+        "first order, real delta": torch.stack([linearised_term_norm(model, x, y, d) for d in real]),
+        "gate flips": torch.stack([gate_flips(model, x, d) for d in real]),
+    }
+    out = {k: v.cpu().numpy() for k, v in out.items()}
+    out["lam"] = lam[:, 0].cpu().numpy()
+    return out
+
+
+def group_rate(lam, *, step_size: float, steps) -> np.ndarray:
+    """One group's mean ``d/dm log c(m) = log q / (1 - q^{-m})``, ``q = 1 + alpha lambda``, at each ``m``.
+
+    The per-group part of :func:`finite_m_slope` (which is ``group_rate(a) - group_rate(b)``);
+    its excess over ``mean log q`` is the group's finite-``m`` correction (chapter 3, ``prop-ch3-exponential``).
+    """
+    check_positive("step_size", step_size)
+    lam, m = _as_1d("lam", lam), _as_1d("steps", steps)
+    if (lam <= 0).any() or (m <= 0).any():
+        raise ValueError("eigenvalues and steps must be > 0.")
+    lq = np.log1p(step_size * lam)[None, :]
+    return (lq / -np.expm1(-m[:, None] * lq)).mean(1)
+
+
+def influence_log_ratios(model: nn.Module, x: torch.Tensor, y: torch.Tensor, groups: dict, attack, steps) -> dict:
+    """``log r(m)`` of each group over the ``"typical"`` group under ``attack``, for each ``m`` in ``steps``.
+
+    ``attack(model, x, y, m) -> delta``; ``r(m)`` is the ratio of the groups' geometric-mean
+    adversarial terms ``|grad_theta L(x + delta) - grad_theta L(x)|`` (:func:`group_log_ratio`).
+    ``groups``: boolean masks (B,) including ``"typical"``; empty groups give NaN.
+    Returns ``{group: array (len(steps),)}`` for every group but ``"typical"`` (chapter 3, ``sec-ch3-steps``).
+    """
+    if not callable(attack):
+        raise TypeError(f"attack must be a callable (model, x, y, m) -> delta, got {type(attack).__name__}.")
+    if "typical" not in groups:
+        raise ValueError("groups must contain a 'typical' mask, the reference group.")
+    terms = adversarial_term_norm(model, x, y, torch.stack([attack(model, x, y, int(m)).detach() for m in steps]))
+    return {
+        k: np.array([float(group_log_ratio(t, g, groups["typical"])) if g.any() else math.nan for t in terms])
+        for k, g in groups.items()
+        if k != "typical"
+    }
+
+
+def training_shares(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, attack=None, frac: float = 0.1) -> dict:
+    """Groups' shares of the full-batch gradient ``G`` at the current parameters (chapter 3, ``sec-ch3-training``).
+
+    ``"clean"`` / ``"attacked"``: shares (:func:`gradient_shares`) of the clean and of the
+    attacked full-batch gradient, groups from the clean predictions ``p(x)``;
+    ``"attacked, groups at x+delta"``: shares of the attacked gradient with the groups taken
+    from ``p(x + delta)``, the inputs training actually uses. ``"n"`` and ``"n at x+delta"``:
+    group sizes. Without an attack, the attacked entries are None. The typical decile is
+    left out (it is part of ``"rest"``).
+    """
+    if attack is not None and not callable(attack):
+        raise TypeError(f"attack must be None or a callable (model, x, y) -> delta, got {type(attack).__name__}.")
+    x, y = _prepare(model, x, y)
+
+    def groups_at(inp):
+        with torch.no_grad():
+            grp = confidence_groups(torch.softmax(model(inp), dim=-1), y, frac=frac)
+        grp.pop("typical")
+        return grp
+
+    grp = groups_at(x)
+    out = {"clean": gradient_shares(model, x, y, grp), "n": {k: int(v.sum()) for k, v in grp.items()}}
+    out["attacked"] = out["attacked, groups at x+delta"] = out["n at x+delta"] = None
+    if attack is not None:
+        delta = attack(model, x, y).detach()
+        grp_d = groups_at(x + delta)
+        out["attacked"] = gradient_shares(model, x, y, grp, delta=delta)
+        out["attacked, groups at x+delta"] = gradient_shares(model, x, y, grp_d, delta=delta)
+        out["n at x+delta"] = {k: int(v.sum()) for k, v in grp_d.items()}
+    return out
