@@ -302,7 +302,9 @@ def sample_stats(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> SampleSt
 
 
 # ----------------------------------------------------------------------------- groups of examples
-#: A prediction is "sure" when its largest probability is at least this (chapter 3, ``sec-ch3-groups``).
+#: A prediction is "sure" when its largest probability is at least this (chapter 3, ``sec-ch3-groups``): then
+#: ``tr A <= 2 (1 - p_max) <= 0.2`` (at most 22% of the largest curvature for 10 classes), while a wrong one
+#: has ``|p - e_y| >= 0.95`` (two thirds of the largest residual, ``sqrt 2``).
 SURE = 0.9
 
 
