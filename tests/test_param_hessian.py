@@ -576,8 +576,89 @@ def test_seed_experiment_returns_every_quantity(digits64):
     assert {"neg_cos", "lam_clean", "lam_fixed", "radius", "mu_re", "n_eff"} <= set(out["standard"])
     assert out["standard"]["lam_fixed"] == out["standard"]["lam_clean"]
     assert {"live_neg_cos", "frozen_neg_cos", "onset_A", "onset_B", "onset_obs"} <= set(out["ascent"])
+    assert {"neg_share", "top10_share", "at_ball", "at_box"} <= set(out["ascent"])
+    assert 0.0 <= out["ascent"]["neg_share"] <= 1.0 and out["ascent"]["at_ball"] + out["ascent"]["at_box"] <= 1.0
     assert out["pgd"]["onset_A"] == pytest.approx(out["pgd"]["onset_B"], rel=1e-6)  # J_eff = H_thth for PGD
     # the radius of the standard run is rho(I - lr H_clean) over its top eigenvalue(s)
     assert out["standard"]["radius"] >= abs(1 - 0.1 * out["standard"]["lam_clean"]) - 1e-9
     for r in out.values():
         assert all(np.isfinite(v) for v in r.values())
+
+
+def test_seed_experiment_without_probes_skips_the_continuations(digits64):
+    x, y = digits64.x_train[:40], digits64.y_train[:40]
+
+    def make_model(seed):
+        torch.manual_seed(seed)
+        return mlp(64, (6,), 10).double()
+
+    runs = {"pgd": (functools.partial(gradient_ascent, **PROJ), dict(PROJ))}
+    out = ph.seed_experiment(
+        0,
+        x,
+        y,
+        make_model=make_model,
+        runs=runs,
+        lr=0.1,
+        steps=4,
+        window=2,
+        probe_steps=0,
+        k=1,
+        tol=1e-6,
+        x_test=x,
+        y_test=y,
+    )["pgd"]
+    assert "live_neg_cos" not in out and "onset_obs" not in out
+    assert 0.0 <= out["robust_acc"] <= out["test_acc"] <= 1.0
+
+
+def test_pinned_fractions_counts_ball_and_box_apart():
+    x = torch.tensor([[0.0, 0.5, 0.95, 0.5, 0.3]], dtype=torch.float64)
+    d = torch.tensor([[0.0, 0.1, 0.05, -0.04, -0.1]], dtype=torch.float64)
+    # ball: 0.1 and -0.1 (2 of 5); box only: x + d = 0 (the first) and 1.0 (the third); free: 0.5 - 0.04
+    ball, box = ph.pinned_fractions(x, d, eps=0.1, clamp=(0.0, 1.0))
+    assert ball == pytest.approx(2 / 5) and box == pytest.approx(2 / 5)
+    with pytest.raises(ValueError):
+        ph.pinned_fractions(x, d[:, :3], eps=0.1)
+
+
+def test_onset_experiment_against_independent_routes(digits64):
+    """Predictions from dense Hessians; the frozen onset equals plain training on the fixed inputs x + delta."""
+    x, y = digits64.x_train[:40], digits64.y_train[:40]
+
+    def make_model(seed):
+        torch.manual_seed(seed)
+        return mlp(64, (6,), 10).double()
+
+    attack = functools.partial(gradient_ascent, **PROJ)
+    kw = dict(make_model=make_model, lr=0.1, steps=5, probes=((6, 3),), iters=2, k=2, tol=1e-8)
+    std = ph.onset_experiment(0, x, y, attack=None, jeff=None, **kw)
+    torch.manual_seed(0)
+    ref = make_model(0)
+    train(ref, x, y, lr=0.1, steps=5)
+    space = ph.ParamSpace(ref)
+    lam1 = float(torch.linalg.eigvalsh(hessian(space.loss)(space.theta, x, y))[-1])
+    assert std["pred_A"] == pytest.approx(2 / lam1, rel=1e-5) and std["pred_B"] == pytest.approx(std["pred_A"])
+    assert "frozen:obs" not in std and std["p6:found"] in (0.0, 1.0)
+    same = ph.find_onset(
+        ref, x, y, attack=None, lo=0.25 * std["pred_A"], hi=2 * std["pred_A"], steps=6, window=3, iters=2
+    )
+    assert std["p6:obs"] == pytest.approx(same.lr)
+
+    variants = {"one": (functools.partial(gradient_ascent, **dict(PROJ, steps=1)), dict(PROJ, steps=1), True)}
+    adv = ph.onset_experiment(0, x, y, attack=attack, jeff=dict(PROJ), variants=variants, **kw)
+    torch.manual_seed(0)
+    ref = make_model(0)
+    train(ref, x, y, lr=0.1, steps=5, attack=attack)
+    d = attack(ref, x, y).detach()
+    space = ph.ParamSpace(ref)
+    lam1 = float(torch.linalg.eigvalsh(hessian(space.loss)(space.theta, x + d, y))[-1])
+    mu = torch.linalg.eigvals(jacrev(ph._training_grad_fn(space, x, y, **PROJ))(space.theta))
+    assert adv["pred_A"] == pytest.approx(2 / lam1, rel=1e-5)
+    assert adv["mu1"] == pytest.approx(float(mu.real.max()), rel=1e-5)
+    lo, hi = 0.25 * min(adv["pred_A"], adv["pred_B"]), 2 * max(adv["pred_A"], adv["pred_B"])
+    fixed = ph.find_onset(ref, x + d, y, attack=None, lo=lo, hi=hi, steps=6, window=3, iters=2)
+    assert adv["frozen:obs"] == pytest.approx(fixed.lr)
+    assert {"one:pred_A", "one:pred_B", "one:mu1", "one:lam1", "one:obs", "one:at_ball"} <= set(adv)
+    with pytest.raises(ValueError):
+        ph.onset_experiment(0, x, y, attack=None, jeff=None, **(kw | {"probes": ()}))

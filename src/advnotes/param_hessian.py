@@ -89,6 +89,8 @@ __all__ = [
     "Onset",
     "find_onset",
     "seed_experiment",
+    "pinned_fractions",
+    "onset_experiment",
 ]
 
 
@@ -1214,13 +1216,16 @@ def seed_experiment(
     (``lambda_1`` of the clean Hessian and of ``H_thth`` at the final ``delta``), ``radius``
     (``rho(I - lr * step operator)`` over its top ``k`` eigenvalues), ``mu_re`` / ``mu_im`` (its top
     eigenvalue), ``n_eff`` (participation number of the per-sample shares of its top eigenvector),
-    ``at_bound`` (fraction of ``delta``'s coordinates at its largest magnitude), then ``probe_steps``
-    more steps with ``delta`` recomputed (``live_neg_cos``, ``live_jumps``) and frozen
-    (``frozen_neg_cos``) (see :func:`continue_training`). With ``onset`` (keys ``lr``, ``steps``:
-    a calm warm-up; ``probe``, ``window``, ``iters``: the bisection), adversarial runs add the
+    ``at_bound`` (fraction of ``delta``'s coordinates at its largest magnitude), ``at_ball`` / ``at_box``
+    (:func:`pinned_fractions`), ``robust_acc`` (:func:`advnotes.threat.robust_accuracy`, with the test
+    set), ``neg_share`` (the part of the shares' absolute sum that is negative), ``top10_share``, then
+    (if ``probe_steps`` > 0) ``probe_steps`` more steps with ``delta`` recomputed (``live_neg_cos``,
+    ``live_jumps``) and frozen (``frozen_neg_cos``) (see :func:`continue_training`). With ``onset``
+    (keys ``lr``, ``steps``: a calm warm-up; ``probe``, ``window``, ``iters``: the bisection), adversarial runs add the
     predicted onsets ``onset_A = 2 / lambda_1(H_thth)`` and ``onset_B`` (:func:`onset_lr` of the
     step operator) at the warm-up checkpoint, the bisected ``onset_obs`` and its ``onset_res``.
     """
+    from . import threat
     from .training import accuracy, train
 
     seed = check_seed(seed)
@@ -1245,6 +1250,7 @@ def seed_experiment(
         r = {"neg_cos": negative_cosines(log, window=window)}
         if x_test is not None:
             r["test_acc"] = accuracy(model, x_test, y_test)
+            r["robust_acc"] = threat.robust_accuracy(model, x_test, y_test)
         mu, v, delta = _step_operator(model, x, y, attack=attack, jeff=jeff, k=k, tol=tol)
         r["lam_clean"] = float(param_hessian_top_eig(model, x, y, tol=tol)[0][0])
         r["lam_fixed"] = (
@@ -1258,8 +1264,12 @@ def seed_experiment(
             else sample_shares(model, x, y, v, delta=delta)
         )
         r["n_eff"] = participation_number(shares)
+        r["neg_share"] = float(shares.clamp(max=0).abs().sum() / shares.abs().sum())
+        r["top10_share"] = top_k_share(shares, min(10, shares.numel()))
         if attack is not None:
             r["at_bound"] = float((delta.abs() >= 0.999 * delta.abs().max()).double().mean())
+            r["at_ball"], r["at_box"] = pinned_fractions(x, delta, eps=float(delta.abs().max()), clamp=threat.BOX)
+        if attack is not None and probe_steps:
             kw = dict(lr=lr, steps=probe_steps, attack=attack, window=probe_steps // 2)
             r["live_neg_cos"], r["live_jumps"] = continue_training(model, x, y, freeze=False, **kw)
             r["frozen_neg_cos"], _ = continue_training(model, x, y, freeze=True, **kw)
@@ -1297,3 +1307,111 @@ def _onset(seed, x, y, *, make_model, attack, jeff, k, tol, lr, steps, probe, wi
         "onset_res": found.resolution,
         "onset_bracketed": float(found.bracketed),
     }
+
+
+# ----------------------------------------------------------------------------- chapter 4's onsets, with controls
+
+
+def pinned_fractions(x, delta, *, eps: float, clamp=(0.0, 1.0)) -> tuple[float, float]:
+    """Fractions of ``delta``'s coordinates pinned by the projection: at the ``eps``-ball, and at the box only.
+
+    A coordinate is at the ball when ``|delta_i| >= 0.999 eps``; at the box when ``x_i + delta_i`` is
+    within 1e-6 of ``clamp``'s low or high bound and it is not already counted at the ball. A pinned
+    coordinate has ``d delta_i / d theta = 0`` (chapter 4, section 4.2); the rest are free.
+    """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}.")
+    delta = _check_delta(delta, x)
+    check_positive("eps", eps)
+    _check_projection(eps, clamp)
+    ball = delta.abs() >= 0.999 * float(eps)
+    xa = x + delta
+    box = ((xa <= clamp[0] + 1e-6) | (xa >= clamp[1] - 1e-6)) & ~ball
+    return float(ball.double().mean()), float(box.double().mean())
+
+
+def _predictions(model, x, y, *, attack, jeff, k, tol) -> dict:
+    """Readings A and B's predicted onsets at the current weights, and what they rest on."""
+    mu, _, delta = _step_operator(model, x, y, attack=attack, jeff=jeff, k=k, tol=tol)
+    lam = float(param_hessian_top_eig(model, x, y, delta=delta, tol=tol)[0][0])
+    out = {"pred_A": 2 / lam, "pred_B": onset_lr(mu), "lam1": lam, "mu1": float(mu[0].real)}
+    out["mu_im_max"] = float(mu.imag.abs().max())
+    if delta is not None:
+        eps = float(delta.abs().max()) if jeff is None else float(jeff.get("eps") or delta.abs().max())
+        out["at_ball"], out["at_box"] = pinned_fractions(x, delta, eps=eps)
+    return out, delta
+
+
+def onset_experiment(
+    seed: int,
+    x,
+    y,
+    *,
+    make_model: Callable[[int], nn.Module],
+    attack: Callable | None,
+    jeff: dict | None,
+    lr: float,
+    steps: int,
+    probes: tuple = ((30, 15),),
+    iters: int = 4,
+    factor: float = 1.25,
+    lo_factor: float = 0.25,
+    frozen: bool = True,
+    variants: dict | None = None,
+    k: int = 3,
+    tol: float = 1e-3,
+) -> dict:
+    """Predicted and observed onsets of the zig-zag from a calm checkpoint, with controls (chapter 4, 4.8).
+
+    Trains ``make_model(seed)`` full-batch for ``steps`` steps at the calm ``lr`` with ``attack``
+    (``None``: standard training). At this checkpoint: ``pred_A = 2 / lambda_1`` of ``H_thth`` at the
+    attack's ``delta`` (the clean Hessian for standard training) and ``pred_B`` = :func:`onset_lr`
+    of the step operator's top ``k`` eigenvalues (``J_eff`` with ``jeff``, the knobs of
+    :func:`jeff_top_eig`; ``H_thth`` for a sign attack), with ``lam1``, ``mu1`` (real part),
+    ``mu_im_max`` (largest ``|Im mu|`` of the ``k``) and the pinned fractions ``at_ball`` / ``at_box``.
+    Observed onsets (:func:`find_onset`, scanning up from ``lo_factor`` times the smaller prediction by
+    ``factor`` to twice the larger, then ``iters`` bisections): ``obs_{probe}`` for each
+    ``(probe, window)`` in ``probes`` (``res_`` / ``found_`` the bracket's relative width and whether
+    it was bracketed); with ``frozen`` and an attack, ``frozen_obs`` (first probe) with ``delta`` held
+    at its checkpoint value, whose linearised step is exactly ``I - eta H_thth``, so ``pred_A`` is its
+    linear prediction. ``variants`` maps a name to ``(attack, jeff, search)``: another attack at the
+    same checkpoint, whose predictions are stored as ``"{name}:pred_A"`` etc. and, with ``search``,
+    its observed onset (first probe) as ``"{name}:obs"``.
+    """
+    from .training import train
+
+    seed = check_seed(seed)
+    if not callable(make_model):
+        raise TypeError(f"make_model must be a function seed -> nn.Module, got {type(make_model).__name__}.")
+    if attack is not None and not callable(attack):
+        raise TypeError(f"attack must be None or a callable (model, x, y) -> delta, got {type(attack).__name__}.")
+    if not probes or not all(isinstance(p, (tuple, list)) and len(p) == 2 for p in probes):
+        raise ValueError(f"probes must be a non-empty sequence of (steps, window) pairs, got {probes!r}.")
+    frozen = check_bool("frozen", frozen)
+    torch.manual_seed(seed)
+    model = make_model(seed)
+    train(model, x, y, lr=lr, steps=steps, attack=attack)
+    model.eval()
+    out, delta = _predictions(model, x, y, attack=attack, jeff=jeff, k=k, tol=tol)
+    preds = (out["pred_A"], out["pred_B"])
+    search = dict(lo=lo_factor * min(preds), hi=2 * max(preds), iters=iters, factor=factor)
+
+    def record(prefix, found):
+        out[f"{prefix}obs"], out[f"{prefix}res"] = found.lr, found.resolution
+        out[f"{prefix}found"] = float(found.bracketed)
+
+    for probe, window in probes:
+        record(f"p{probe}:", find_onset(model, x, y, attack=attack, steps=probe, window=window, **search))
+    probe, window = probes[0]
+    if frozen and attack is not None:
+        fixed = _Recorder(frozen=delta)
+        record("frozen:", find_onset(model, x, y, attack=fixed, steps=probe, window=window, **search))
+    for name, (v_attack, v_jeff, v_search) in (variants or {}).items():
+        pred, _ = _predictions(model, x, y, attack=v_attack, jeff=v_jeff, k=k, tol=tol)
+        out.update({f"{name}:{key}": val for key, val in pred.items()})
+        if v_search:
+            v_preds = (pred["pred_A"], pred["pred_B"])
+            v_kw = dict(lo=lo_factor * min(v_preds), hi=2 * max(v_preds), iters=iters, factor=factor)
+            found = find_onset(model, x, y, attack=v_attack, steps=probe, window=window, **v_kw)
+            record(f"{name}:", found)
+    return out
