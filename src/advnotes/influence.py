@@ -691,11 +691,12 @@ def attack_terms(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, step_siz
     with :func:`group_log_ratio`.
     """
     from .curvature import input_gradient
-    from .theory import gradient_ascent_path, perturbation_closed_form
+    from .theory import _check_steps, gradient_ascent_path, perturbation_closed_form
 
     if isinstance(steps, (str, bytes)) or not hasattr(steps, "__iter__"):
         raise ValueError(f"steps must be a non-empty list of step counts >= 1, got {steps!r}.")
-    steps = [int(m) for m in steps]
+    steps = check_int_list("steps", steps, min_value=1)
+    _check_steps(max(steps), name="the largest of steps")
     if not steps or min(steps) < 1:
         raise ValueError(f"steps must be a non-empty list of step counts >= 1, got {steps!r}.")
     check_positive("step_size", step_size)
@@ -740,8 +741,16 @@ def influence_log_ratios(model: nn.Module, x: torch.Tensor, y: torch.Tensor, gro
     """
     if not callable(attack):
         raise TypeError(f"attack must be a callable (model, x, y, m) -> delta, got {type(attack).__name__}.")
+    from .theory import _check_steps
+
+    if not isinstance(groups, dict):
+        raise TypeError(f"groups must be a dict of boolean masks (with 'typical'), got {type(groups).__name__}.")
     if "typical" not in groups:
         raise ValueError("groups must contain a 'typical' mask, the reference group.")
+    if isinstance(steps, (str, bytes)) or not hasattr(steps, "__iter__"):
+        raise ValueError(f"steps must be a non-empty list of step counts >= 1, got {steps!r}.")
+    steps = check_int_list("steps", steps, min_value=1)
+    _check_steps(max(steps), name="the largest of steps")
     terms = adversarial_term_norm(model, x, y, torch.stack([attack(model, x, y, int(m)).detach() for m in steps]))
     return {
         k: np.array([float(group_log_ratio(t, g, groups["typical"])) if g.any() else math.nan for t in terms])

@@ -18,7 +18,7 @@ the rules of :mod:`advnotes.claims`.
 
 from __future__ import annotations
 
-from . import ClaimSpec, IdentitySpec, check_records, paper_outcome
+from . import ClaimSpec, IdentitySpec, _number, check_records, paper_outcome
 
 CHAPTER = 4
 
@@ -46,6 +46,7 @@ PGD = "L-inf PGD, 5 sign steps (d delta / d theta = 0 a.e., so J_eff = H_thth an
 
 def at_end(lr: float) -> str:
     """The regime note of the end-of-training records, with their caveat (edge of stability)."""
+    lr = _number("lr", lr)
     return (
         f"end of training (full batch, eta = {lr:g}); edge of stability: the linear criterion is exceeded while "
         "training stays bounded, so this describes the state, it does not predict it"
@@ -54,6 +55,11 @@ def at_end(lr: float) -> str:
 
 def ascent_regime(alpha: float, steps: int, note: str = "") -> str:
     """The regime text of the paper's attack, with its step size and number of steps."""
+    alpha = _number("alpha", alpha)
+    if isinstance(steps, bool) or not isinstance(steps, int) and not hasattr(steps, "__index__"):
+        raise TypeError(f"steps must be an integer number of attack steps, got {steps!r}.")
+    if not isinstance(note, str):
+        raise TypeError(f"note must be a string ('' for none), got {type(note).__name__}.")
     text = f"projected gradient ascent (the paper's attack), alpha = {alpha:g}, m = {steps}"
     return f"{text}; {note}" if note else text
 
@@ -280,6 +286,8 @@ GROUPS = {
 
 def short_regime(regime: str) -> str:
     """A regime's attack and, after a bar, the first clause of its note: a label for the summary."""
+    if not isinstance(regime, str):
+        raise TypeError(f"regime must be a record's regime string, got {type(regime).__name__}.")
     parts = regime.split("; ")
     attack = parts[0].split(" (")[0].replace("projected gradient ascent", "ascent")
     attack += parts[0][parts[0].find("),") + 1 :] if ")," in parts[0] else ""
