@@ -3,7 +3,6 @@ the Colab install is a no-op off Colab, and re-executing a chapter changes no by
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -11,20 +10,23 @@ from pathlib import Path
 
 import pytest
 
-REAL_FIND_SPEC = importlib.util.find_spec
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = sorted((ROOT / "book").glob("*.ipynb"))
 SETUP_HEAD = """\
-# Setup: on Colab, install the advnotes helper package; elsewhere this installs nothing.
-import importlib.util
+# Setup: on Colab, install the advnotes release these outputs come from; elsewhere nothing is installed.
+import importlib.metadata
 import subprocess
 import sys
 
-if "google.colab" in sys.modules and importlib.util.find_spec("advnotes") is None:
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "advnotes @ git+https://github.com/advnotes/advnotes"],
-        check=True,
-    )
+RELEASE = "0.2.0"  # the advnotes version (git tag v0.2.0) this page was executed with
+if "google.colab" in sys.modules:
+    try:
+        installed = importlib.metadata.version("advnotes")
+    except importlib.metadata.PackageNotFoundError:
+        installed = None
+    if installed != RELEASE:  # missing, or an older/newer copy: install the matching release
+        package = f"advnotes @ git+https://github.com/advnotes/advnotes@v{RELEASE}"
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--upgrade", package], check=True)
 """.splitlines()
 
 
@@ -70,29 +72,69 @@ def test_chapter_outputs_are_committed_without_errors(path):
     assert any(c["cell_type"] == "code" and c["outputs"] for c in cells(path)), "chapter was never executed"
 
 
-def _run_guard(monkeypatch, *, colab: bool, installed: bool):
+def _run_guard(monkeypatch, *, colab: bool, installed: str | None):
+    import importlib.metadata
+
     calls = []
     monkeypatch.setattr(subprocess, "run", lambda *a, **k: calls.append((a, k)))
     if colab:
         monkeypatch.setitem(sys.modules, "google.colab", type(sys)("google.colab"))
     else:
         monkeypatch.delitem(sys.modules, "google.colab", raising=False)
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: REAL_FIND_SPEC(name) if installed else None)
+
+    def version(name):
+        if installed is None:
+            raise importlib.metadata.PackageNotFoundError(name)
+        return installed
+
+    monkeypatch.setattr(importlib.metadata, "version", version)
     exec("\n".join(SETUP_HEAD), {})
     return calls
 
 
+def _release():
+    import advnotes
+
+    return advnotes.__version__
+
+
 def test_setup_cell_installs_nothing_off_colab(monkeypatch):
-    assert _run_guard(monkeypatch, colab=False, installed=False) == []
+    assert _run_guard(monkeypatch, colab=False, installed=None) == []
 
 
-def test_setup_cell_installs_the_package_on_colab_only_when_missing(monkeypatch):
-    calls = _run_guard(monkeypatch, colab=True, installed=False)
+@pytest.mark.parametrize("installed", [None, "0.0.1", "99.0"])
+def test_setup_cell_installs_the_matching_release_on_colab(monkeypatch, installed):
+    calls = _run_guard(monkeypatch, colab=True, installed=installed)
     assert len(calls) == 1
     (cmd,), kwargs = calls[0]
-    assert cmd[1:5] == ["-m", "pip", "install", "-q"] and "advnotes @ git+https://" in cmd[5]
-    assert kwargs == {"check": True}
-    assert _run_guard(monkeypatch, colab=True, installed=True) == []
+    assert cmd[1:6] == ["-m", "pip", "install", "-q", "--upgrade"] and kwargs == {"check": True}
+    assert cmd[6] == f"advnotes @ git+{_repository()}@v{_release()}"
+
+
+def test_setup_cell_keeps_the_matching_release(monkeypatch):
+    assert _run_guard(monkeypatch, colab=True, installed=_release()) == []
+
+
+def _repository():
+    import yaml
+
+    return yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+
+
+def test_release_url_and_version_agree_everywhere():
+    """The install cells, the package version, CITATION.cff and _config.yml name one release and one repository."""
+    import re
+
+    import yaml
+
+    head = "\n".join(SETUP_HEAD)
+    assert re.search(r'RELEASE = "([^"]+)"', head).group(1) == _release()
+    assert f"git+{_repository()}@v{{RELEASE}}" in head
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert str(cff["version"]) == _release() and cff["repository-code"] == _repository()
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert 'version = {attr = "advnotes.__version__"}' in pyproject
+    assert f'Homepage = "{_repository()}"' in pyproject
 
 
 @pytest.mark.slow

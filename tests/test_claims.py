@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -213,3 +214,50 @@ def test_every_declared_chapter_spec_has_a_reason_and_a_unique_name():
     assert chapter_specs, "no chapter declares any spec"
     for s in chapter_specs:
         assert s.reason.strip(), f"{s.name} has no reason"
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_committed_evidence_is_the_package_copy_and_every_chapter_loads():
+    """book/evidence is the package's folder, so a plain install (Colab) reads what the book shows."""
+    assert (ROOT / "book" / "evidence").resolve() == (ROOT / "src" / "advnotes" / "evidence").resolve()
+    for n in range(1, 6):
+        records = load_evidence(cl.committed_evidence(n))
+        assert records and all(r.spec.chapter == n for r in records)
+        assert all(r.outcome in (cl.VERIFIED, *cl.OUTCOMES) for r in records)
+    claims_2_to_5 = [r for n in range(2, 6) for r in load_evidence(cl.committed_evidence(n)) if r.kind == "claim"]
+    assert len(claims_2_to_5) >= 15
+    with pytest.raises(ValueError, match="profile"):
+        cl.committed_evidence(1, profile="huge")
+
+
+@pytest.mark.slow
+def test_the_wheel_ships_the_evidence(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+    import zipfile
+
+    src = tmp_path / "src"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".venv", "_build", ".git", "build", "*.egg-info"))
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(src),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("advnotes-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    for n in range(1, 6):
+        assert f"advnotes/evidence/ch{n}.json" in names
