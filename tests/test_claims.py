@@ -171,6 +171,9 @@ def test_evidence_round_trip_rederives_every_outcome(tmp_path, monkeypatch):
         lambda d: d["records"][1].update(outcome=NOT_REPRODUCED),
         lambda d: d["records"][1]["statistic"].update(threshold=0.9),
         lambda d: d["records"][1]["statistic"].update(per_seed=[0.1] * 5),
+        lambda d: d["records"][1]["statistic"].update(name="another statistic"),
+        lambda d: d["records"][1].update(statement="another reading"),
+        lambda d: d["records"][0].update(tolerance=1.0),
     ):
         bad = json.loads(path.read_text())
         edit(bad)

@@ -50,4 +50,4 @@ def test_robust_accuracy_restarts_only_lower_it(trained_mlp, digits64):
     five = threat.robust_accuracy(trained_mlp, x, y, eps=0.1, restarts=5)
     assert five <= one <= clean and one < clean
     assert threat.robust_accuracy(trained_mlp, x, y, eps=0.1, restarts=5) == five  # seeded
-    assert "[0, 1]" in threat.STATEMENT and f"{threat.EVAL_RESTARTS} random restarts" in threat.STATEMENT
+    assert "[0, 1]" in threat.STATEMENT and f"from {threat.EVAL_RESTARTS} starts" in threat.STATEMENT

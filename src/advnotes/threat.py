@@ -16,7 +16,8 @@ RobustBench's convention for images (Croce et al. 2021), adapted to 8x8 digits:
   builds each, projected, with the same budget.
 - **Robust accuracy**: PGD with :data:`EVAL_STEPS` steps of size
   ``2.5 eps / EVAL_STEPS`` (Madry et al.'s rule: the iterate can cross the ball 2.5
-  times) and :data:`EVAL_RESTARTS` random restarts; an input counts as robust only if
+  times) from :data:`EVAL_RESTARTS` starts (the clean input, then random points of the
+  ball); an input counts as robust only if
   it survives every restart (:func:`robust_accuracy`).
 
 Like the attacks, :func:`robust_accuracy` runs the model in eval mode and restores
@@ -45,7 +46,7 @@ BOX = (0.0, 1.0)
 EPS = 0.1
 #: Budgets of the sweeps (0.3: MNIST's customary budget).
 EPS_SWEEP = (0.05, 0.1, 0.2, 0.3)
-#: Evaluation PGD: steps and random restarts.
+#: Evaluation PGD: steps and starts (the first at the clean input, the others random).
 EVAL_STEPS = 20
 EVAL_RESTARTS = 5
 #: Training attacks: steps of the multi-step attacks.
@@ -57,7 +58,8 @@ STATEMENT = (
     f"Threat model: inputs in [0, 1] pixel units; L-inf budget eps = {EPS:g} (sweeps: "
     + ", ".join(f"{e:g}" for e in EPS_SWEEP)
     + "); every attack projects onto the eps-ball and the [0, 1] box; robust accuracy from "
-    f"PGD-{EVAL_STEPS} (step 2.5 eps/{EVAL_STEPS}) with {EVAL_RESTARTS} random restarts."
+    f"PGD-{EVAL_STEPS} (step 2.5 eps/{EVAL_STEPS}) from {EVAL_RESTARTS} starts (the clean input and "
+    f"{EVAL_RESTARTS - 1} random points of the ball), worst case per input."
 )
 
 

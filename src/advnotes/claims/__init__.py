@@ -619,8 +619,9 @@ def _plain(value):
 def record_from_json(rec: dict) -> Identity | Claim:
     """Rebuild one record from its JSON with the *declared* spec, re-deciding its outcome.
 
-    Raises ``RuntimeError`` if the file disagrees with the declaration (another
-    threshold or direction, or another outcome than the rule gives): re-execute the chapter.
+    Raises ``RuntimeError`` if the file disagrees with the declaration (another reading,
+    statistic, threshold, direction or tolerance, or another outcome than the rule gives):
+    re-execute the chapter.
     """
     keys = {"name", "kind", "outcome"}
     if not isinstance(rec, dict) or not keys <= set(rec):
@@ -638,14 +639,25 @@ def record_from_json(rec: dict) -> Identity | Claim:
     spec = get_spec(rec["name"])
     if rec["kind"] != ("identity" if isinstance(spec, IdentitySpec) else "claim"):
         raise RuntimeError(f"{rec['name']}: recorded as a {rec['kind']}, declared otherwise; re-execute the chapter.")
+    declared = spec.statement if isinstance(spec, IdentitySpec) else spec.reading
+    if rec.get("statement") != declared:
+        raise RuntimeError(
+            f"{rec['name']}: the file states {rec.get('statement')!r}, but the declaration now reads "
+            f"{declared!r}; re-execute the chapter."
+        )
     if isinstance(spec, IdentitySpec):
+        if rec.get("tolerance") != spec.tolerance:
+            raise RuntimeError(
+                f"{rec['name']}: checked against tolerance {rec.get('tolerance')}, but declared {spec.tolerance}; "
+                "re-execute the chapter."
+            )
         obj = spec.check(rec["error"], setting=rec.get("setting", "digits-mlp"), measured=rec.get("measured", {}))
     else:
         st = rec["statistic"]
-        if (st["threshold"], st["direction"]) != (spec.threshold, spec.direction):
+        if (st["name"], st["threshold"], st["direction"]) != (spec.statistic, spec.threshold, spec.direction):
             raise RuntimeError(
-                f"{rec['name']}: recorded against {st['direction']} {st['threshold']}, but declared "
-                f"{spec.direction} {spec.threshold}; re-execute the chapter."
+                f"{rec['name']}: recorded as {st['name']!r} {st['direction']} {st['threshold']}, but declared "
+                f"{spec.statistic!r} {spec.direction} {spec.threshold}; re-execute the chapter."
             )
         obj = spec.measure(
             st["per_seed"],
