@@ -439,6 +439,18 @@ def test_page_has_no_console_errors_and_stays_offline(rendered, page):
     assert not r["failed_requests"], r["failed_requests"]
 
 
+def test_launch_buttons_only_where_a_page_runs_alone():
+    """Chapters open in Colab; the benchmarks appendix (it needs the repository's benchmarks/) does not."""
+    if not (HTML / "index.html").is_file():
+        pytest.skip(f"no built book at {HTML.relative_to(ROOT)} (run `make build-strict` first)")
+    colab = "colab.research.google.com"
+    chapters = [p for p in PAGES if "/ch" in f"/{p.split('/')[-1]}"]
+    assert chapters
+    for page in chapters:
+        assert colab in (HTML / f"{page}.html").read_text(encoding="utf-8"), f"{page} has no Colab button"
+    assert colab not in (HTML / "book" / "appendix_benchmarks.html").read_text(encoding="utf-8")
+
+
 def test_the_book_has_formulas_and_figures(rendered):
     """A guard on the checks themselves: a book whose math or figures vanished would pass them vacuously."""
     assert sum(r["math_elements"] for r in rendered.values()) > 0

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import yaml
 
-from advnotes._htmlfixes import drop_duplicate_scripts, setup
+from advnotes._htmlfixes import drop_duplicate_scripts, drop_launch_buttons, setup
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
@@ -65,9 +65,31 @@ def test_duplicate_inline_scripts_are_dropped():
     assert other["script_files"] == scripts[:3]
 
 
-def test_extension_setup_connects_the_handler():
-    calls = []
-    app = SimpleNamespace(connect=lambda event, handler, priority=500: calls.append((event, handler)))
+def test_extension_setup_connects_the_handlers():
+    calls, config = [], []
+    app = SimpleNamespace(
+        connect=lambda event, handler, priority=500: calls.append((event, handler, priority)),
+        add_config_value=lambda name, default, rebuild: config.append((name, default, rebuild)),
+    )
     meta = setup(app)
-    assert calls == [("html-page-context", drop_duplicate_scripts)]
+    assert calls == [
+        ("html-page-context", drop_duplicate_scripts, 900),
+        ("html-page-context", drop_launch_buttons, 910),  # after the theme adds them (501)
+    ]
+    assert config == [("advnotes_no_launch", [], "html")]
     assert meta["parallel_read_safe"] and meta["parallel_write_safe"]
+
+
+def test_pages_that_need_the_repository_have_no_launch_button():
+    """The benchmarks appendix imports benchmarks/: alone on Colab it would fail, so it offers no button."""
+    app = SimpleNamespace(config=SimpleNamespace(advnotes_no_launch=["book/appendix_benchmarks"]))
+    launch = {"type": "group", "label": "launch-buttons", "buttons": []}
+    other = {"type": "group", "label": "download-buttons", "buttons": []}
+    context = {"header_buttons": [other, launch]}
+    drop_launch_buttons(app, "book/appendix_benchmarks", "page.html", context, None)
+    assert context["header_buttons"] == [other]
+    kept = {"header_buttons": [other, launch]}
+    drop_launch_buttons(app, "book/ch1_input_hessian", "page.html", kept, None)
+    assert kept["header_buttons"] == [other, launch]
+    configured = yaml.safe_load((ROOT / "_config.yml").read_text())["sphinx"]["config"]["advnotes_no_launch"]
+    assert configured == ["book/appendix_benchmarks"]

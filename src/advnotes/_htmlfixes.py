@@ -1,4 +1,5 @@
-"""A small Sphinx extension for the book's HTML pages: no error in a reader's browser console.
+"""A small Sphinx extension for the book's HTML pages: no error in a reader's browser console, and no
+launch button on a page that cannot run alone.
 
 sphinx-thebe 0.3.1 registers its inline configuration script (``const THEBE_JS_URL = ...``) while
 the documents are read, with the file name ``None``; before writing, Sphinx 7.4's HTML builder adds
@@ -38,6 +39,22 @@ def drop_duplicate_scripts(app, pagename, templatename, context, doctree) -> Non
         context["script_files"] = unique
 
 
+def drop_launch_buttons(app, pagename, templatename, context, doctree) -> None:
+    """``html-page-context`` handler: no launch buttons on the pages named in ``advnotes_no_launch``.
+
+    A page that needs the repository around it (the benchmarks appendix imports the scripts in
+    ``benchmarks/``) cannot run alone on Colab or Binder, so it offers no button that would fail.
+    """
+    if pagename not in app.config.advnotes_no_launch:
+        return
+    buttons = context.get("header_buttons")
+    if buttons:
+        context["header_buttons"] = [b for b in buttons if b.get("label") != "launch-buttons"]
+
+
 def setup(app):
+    app.add_config_value("advnotes_no_launch", [], "html")
     app.connect("html-page-context", drop_duplicate_scripts, priority=900)
+    # after sphinx-book-theme adds its launch buttons (priority 501)
+    app.connect("html-page-context", drop_launch_buttons, priority=910)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
