@@ -2,12 +2,14 @@
 
 Plain ``pytest --nbval`` (and ``pytest --nbval book/``) thus re-executes the chapters the way the
 committed outputs were made: one BLAS thread and the quick profile, unless the environment already
-says otherwise. The kernels nbval starts inherit these variables.
+says otherwise, and with the chapters' evidence written to a temporary folder. The kernels nbval
+starts inherit these variables.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 for _name, _value in {
@@ -17,6 +19,10 @@ for _name, _value in {
     "ADVNOTES_PROFILE": "quick",
 }.items():
     os.environ.setdefault(_name, _value)
+
+# Chapters re-executed by nbval write their evidence here, never into the committed
+# book/evidence (= src/advnotes/evidence): tests do not write tracked files.
+os.environ.setdefault("ADVNOTES_EVIDENCE_DIR", tempfile.mkdtemp(prefix="advnotes-evidence-"))
 
 
 def pytest_configure(config):

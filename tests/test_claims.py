@@ -264,3 +264,11 @@ def test_the_wheel_ships_the_evidence(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     for n in range(1, 6):
         assert f"advnotes/evidence/ch{n}.json" in names
+
+
+def test_test_runs_write_chapter_evidence_outside_the_repository():
+    """The root conftest sends nbval's chapter evidence to a temporary folder: tests write no tracked file."""
+    import os
+
+    folder = Path(os.environ[cl.EVIDENCE_ENV]).resolve()
+    assert ROOT.resolve() not in folder.parents and folder != ROOT.resolve()
