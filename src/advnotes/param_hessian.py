@@ -26,7 +26,7 @@ are benchmarked against.
 Models whose output is random or depends on the batch (active dropout, batch-norm in
 training mode) are refused with "call model.eval()": their Hessian-vector products, and
 so the top eigenvalue, would change from call to call. Solvers spend at most
-:data:`MAX_PRODUCTS` products and attacks at most :data:`advnotes.attacks.MAX_STEPS` steps.
+``MAX_PRODUCTS`` products and attacks at most ``advnotes.attacks.MAX_STEPS`` steps.
 
 This module must not import :mod:`advnotes.curvature` at module level (that module
 re-exports :func:`param_hessian_top_eig`).

@@ -5,24 +5,24 @@ RobustBench's convention for images (Croce et al. 2021), adapted to 8x8 digits:
 - **Inputs** in pixel units, ``x in [0, 1]^n`` (:func:`advnotes.data.load_digits`
   divides the grey levels 0..16 by 16).
 - **Budget**: an L-inf ball ``|delta|_inf <= eps`` in pixel units; every attack
-  projects onto the ball *and* the box ``[0, 1]``. :data:`EPS` = 0.1 is the headline
+  projects onto the ball *and* the box ``[0, 1]``. ``EPS`` = 0.1 is the headline
   budget: 1.6 of the 16 grey levels, below the two-level steps that separate strokes
-  from background, so the label of a perturbed digit is not in doubt; :data:`EPS_SWEEP`
+  from background, so the label of a perturbed digit is not in doubt; ``EPS_SWEEP``
   brackets it (0.3 is MNIST's customary budget, on images 12 times larger).
 - **Attacks**: the paper analyses plain multi-step gradient ascent (unnormalised
   steps, :func:`advnotes.attacks.gradient_ascent`); people train with sign-gradient
   L-inf PGD (Madry et al. 2018, :func:`advnotes.attacks.pgd_linf`); FGSM
   (:func:`advnotes.attacks.fgsm`) is the one-step baseline. :func:`training_attack`
   builds each, projected, with the same budget.
-- **Robust accuracy**: PGD with :data:`EVAL_STEPS` steps of size
+- **Robust accuracy**: PGD with ``EVAL_STEPS`` steps of size
   ``2.5 eps / EVAL_STEPS`` (Madry et al.'s rule: the iterate can cross the ball 2.5
-  times) from :data:`EVAL_RESTARTS` starts (the clean input, then random points of the
+  times) from ``EVAL_RESTARTS`` starts (the clean input, then random points of the
   ball); an input counts as robust only if
   it survives every restart (:func:`robust_accuracy`).
 
 Like the attacks, :func:`robust_accuracy` runs the model in eval mode and restores
 its mode afterwards; the number of steps is capped by
-:data:`advnotes.attacks.MAX_STEPS` and the restarts by :data:`MAX_RESTARTS` (set them
+``advnotes.attacks.MAX_STEPS`` and the restarts by ``MAX_RESTARTS`` (set them
 higher to allow longer evaluations).
 
 The theory of chapter 2 is about the *unprojected* attack; chapters that test it say so

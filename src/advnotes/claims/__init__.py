@@ -15,7 +15,7 @@ Two kinds of record, one rule for outcomes (see the reproducibility appendix):
   ``hi < threshold``, **inconclusive** otherwise (mirrored for ``"<"``).
 
 Every chapter's claims module (``advnotes.claims.chN``) declares its specs at import
-time, and each spec registers itself in :data:`REGISTRY` by name. A chapter's verdict
+time, and each spec registers itself in ``REGISTRY`` by name. A chapter's verdict
 cell records what it measured with :class:`Evidence`; the scorecard (chapter 5)
 re-reads the files with :func:`load_evidence`, which re-derives every outcome from the
 recorded per-seed values with the *declared* spec, so the two cannot disagree.
@@ -263,7 +263,7 @@ class ClaimSpec:
         measured: dict | None = None,
         level: float = LEVEL,
     ) -> Claim:
-        """Decide the claim from one value per seed (at least :data:`MIN_SEEDS`)."""
+        """Decide the claim from one value per seed (at least ``MIN_SEEDS``)."""
         values = [_round(v) for v in _plain(_sequence("per_seed", per_seed))]
         if len(values) < MIN_SEEDS:
             raise ValueError(f"claim {self.name!r} needs at least {MIN_SEEDS} seeds, got {len(values)}.")
@@ -535,7 +535,7 @@ EVIDENCE_ENV = "ADVNOTES_EVIDENCE_DIR"
 
 
 def evidence_dir(*, profile: str | None = None) -> Path:
-    """The folder a chapter's :meth:`Evidence.save` writes to (see :data:`EVIDENCE_ENV`)."""
+    """The folder a chapter's :meth:`Evidence.save` writes to (see ``EVIDENCE_ENV``)."""
     from ..config import get_profile
 
     if profile is not None and profile not in ("quick", "full"):

@@ -232,7 +232,7 @@ def declared(spec: ClaimSpec) -> str:
 
 
 def confidence_groups(p, y, *, level: float = CONFIDENT) -> dict[str, np.ndarray]:
-    """Boolean masks (B,) of the four groups of :data:`GROUPS` for probabilities ``p`` (B, C), labels ``y`` (B,).
+    """Boolean masks (B,) of the four groups of ``GROUPS`` for probabilities ``p`` (B, C), labels ``y`` (B,).
 
     Correct means ``argmax p == y``; confident means ``max p >= level`` (for a correct
     input ``max p = p_y``). *Confidently wrong*: wrong and confident, so ``p`` is close to
@@ -294,14 +294,14 @@ def uncertainty(p) -> np.ndarray:
 
 
 def matched_log_ratio(lam_max, p, y, *, level: float = CONFIDENT, k: int = K_MATCH) -> float:
-    """Statistic of :data:`CONFIDENT_WRONG_NOT_FLATTER` / :data:`CONFIDENT_WRONG_NOT_STEEPER` for one network.
+    """Statistic of ``CONFIDENT_WRONG_NOT_FLATTER`` / ``CONFIDENT_WRONG_NOT_STEEPER`` for one network.
 
     ``kappa = lambda_max / (1 - max p)`` is the curvature per unit of uncertainty
     (``eq-lambda-bound`` and ``eq-lambda-lower`` pin it between two constants). Each
     confidently wrong input (wrong, ``max p >= level``) is matched with the ``k`` correct
     inputs nearest to it in ``log(1 - max p)``; returns ``log10(median kappa over the
     confidently wrong / median kappa over their matches)`` (matches counted with
-    repetition). Needs :data:`MIN_GROUP` confidently wrong and ``k`` correct inputs.
+    repetition). Needs ``MIN_GROUP`` confidently wrong and ``k`` correct inputs.
     """
     lam, (p, y) = _lam_max(lam_max, p), _probs_and_labels(p, y)
     level = _number("level", level)
@@ -328,7 +328,7 @@ def curvature_statistics(lam_max, p, y, *, level: float = CONFIDENT, k: int = K_
     """The per-seed statistics of section 1.6 for one model (chapter 1, ``eq-lambda-bound``).
 
     ``lam_max`` (B,): largest eigenvalue of each input Hessian; ``p`` (B, C): probabilities;
-    ``y`` (B,): labels. Returns the Spearman correlations of :data:`CURVATURE_VS_UNCERTAINTY`
+    ``y`` (B,): labels. Returns the Spearman correlations of ``CURVATURE_VS_UNCERTAINTY``
     per regime (all inputs, unconfident ``max p < level``, misclassified) with their input
     counts, the matched log-ratio of :func:`matched_log_ratio`, the correlations with
     ``p_y`` of the first edition's caption (printed, not scored) and the size of each group.

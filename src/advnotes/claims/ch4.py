@@ -3,7 +3,7 @@
 The abstract says: "adversarial training strengthens the influence of the Hessian matrix
 of the loss w.r.t. network parameters, which makes the adversarial training more likely
 to oscillate along directions of a few samples". It admits two readings, defined once
-here (:data:`READING_A`, :data:`READING_B`) and tested each with its own records:
+here (``READING_A``, ``READING_B``) and tested each with its own records:
 
 - **Reading A** (the Hessian at a fixed perturbation);
 - **Reading B** (the Jacobian of the training step, through ``d delta / d theta``).
