@@ -12,7 +12,16 @@ import pytest
 import torch
 
 from advnotes import threat
-from advnotes.claims import HOLDS, INCONCLUSIVE, NOT_REPRODUCED, ClaimSpec, IdentitySpec, ch5, load_evidence
+from advnotes.claims import (
+    HOLDS,
+    INCONCLUSIVE,
+    NOT_REPRODUCED,
+    ClaimSpec,
+    IdentitySpec,
+    ch5,
+    committed_evidence,
+    load_evidence,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = [v for v in vars(ch5).values() if isinstance(v, (ClaimSpec, IdentitySpec))]
@@ -35,49 +44,73 @@ def test_specs_are_chapter_5_with_reasons_and_unique_names():
         assert s.reason.strip()
 
 
-def test_paper_words_are_the_abstracts_and_controls_are_the_books():
+def test_records_test_the_findings_not_the_paper():
+    # the records ask whether an earlier finding occurs at this scale: none is scored as the paper's claim
     assert ch5.UNIFIED in ABSTRACT and ch5.RESULT2 in ABSTRACT
     for s in CLAIMS:
-        if s.paper:
-            assert s.paper in (ch5.UNIFIED, ch5.RESULT2), f"{s.name}: the paper's words must be the abstract's"
-        else:
-            assert s.reading.startswith("control:"), f"{s.name}: a claim of the book itself must be a control"
+        assert s.paper == "", f"{s.name}: chapter 5 tests earlier findings, not the paper's explanation"
+        assert s.reading.startswith("control:") or "not tested" in s.reading, s.name
 
 
 def test_declared_criteria_match_the_readings():
-    assert ch5.FLATTER_INPUT_LOSS.direction == "<" and ch5.FLATTER_INPUT_LOSS.threshold == 0
-    assert "median" in ch5.FLATTER_INPUT_LOSS.statistic and "median" in ch5.FLATTER_INPUT_LOSS.reason
-    assert ch5.LOW_CONFIDENCE_SHARE.threshold == ch5.LOW_FRACTION == 0.1
+    for spec in (ch5.FLATTER_MEDIAN, ch5.FLATTER_MEAN, ch5.FLATTER_NEIGHBOURHOOD):
+        assert spec.direction == "<" and spec.threshold == 0 and spec.group == "ch5-flatter-input-loss"
+    assert "median" in ch5.FLATTER_MEDIAN.statistic and "mean" in ch5.FLATTER_MEAN.statistic
+    assert "neighbourhood" in ch5.FLATTER_NEIGHBOURHOOD.statistic
+    assert "standard" in ch5.LEANS_MORE_THAN_STANDARD.statistic and ch5.LEANS_MORE_THAN_STANDARD.threshold == 0
     assert f"{ch5.CO_MIN_CLEAN:g}" in ch5.CATASTROPHIC_OVERFITTING.reading
+    assert f"{ch5.CO_MIN_PEAK:g}" in ch5.CATASTROPHIC_OVERFITTING.reading and ch5.CO_MIN_PEAK == 0.2
     assert ch5.CATASTROPHIC_OVERFITTING.threshold == ch5.NO_COLLAPSE_UNDER_PGD.threshold
+    assert ch5.FGSM_PGD_GAP.threshold == 0.1 and ch5.FGSM_PGD_GAP.direction == ">"
     assert ch5.ROBUST_OVERFITTING.threshold == ch5.NO_CLEAN_OVERFITTING.threshold
-    assert "(e10 - e100)/e10" in ch5.MORE_DATA.statistic
+    assert "(e10 - e100)/e10" in ch5.MORE_DATA_RELATIVE.statistic
+    assert "(e10 - e100) robust" in ch5.MORE_DATA_ABSOLUTE.statistic
+    assert "train" in ch5.ROBUST_GAP_LARGER.statistic
+    assert ch5.ASCENT_ALPHAS == (0.1, 1.0, 10.0)
 
 
 def test_outcomes_follow_the_direction_of_each_claim():
     down = [-0.5, -0.4, -0.6, -0.5, -0.45]
-    assert ch5.FLATTER_INPUT_LOSS.measure(down).outcome == HOLDS
-    assert ch5.FLATTER_INPUT_LOSS.measure([-x for x in down]).outcome == NOT_REPRODUCED
-    assert ch5.FLATTER_INPUT_LOSS.measure([0.3, -0.2, 0.5, -0.4, 0.1]).outcome == INCONCLUSIVE
-    assert ch5.LOW_CONFIDENCE_SHARE.measure([0.5, 0.6, 0.55, 0.7, 0.4]).outcome == HOLDS
-    assert ch5.LOW_CONFIDENCE_SHARE.measure([0.09, 0.1, 0.11, 0.1, 0.1]).outcome == INCONCLUSIVE
+    assert ch5.FLATTER_MEDIAN.measure(down).outcome == HOLDS
+    assert ch5.FLATTER_MEDIAN.measure([-x for x in down]).outcome == NOT_REPRODUCED
+    assert ch5.FLATTER_MEAN.measure([0.3, -0.2, 0.5, -0.4, 0.1]).outcome == INCONCLUSIVE
+    assert ch5.LEANS_MORE_THAN_STANDARD.measure([-0.4, -0.3, -0.5, -0.35, -0.45]).outcome == NOT_REPRODUCED
+    assert ch5.FGSM_PGD_GAP.measure([0.09, 0.1, 0.11, 0.1, 0.1]).outcome == INCONCLUSIVE
     assert ch5.NO_COLLAPSE_UNDER_PGD.measure([0.0] * 5).outcome == HOLDS
     assert ch5.CATASTROPHIC_OVERFITTING.measure([0.0] * 5).outcome == NOT_REPRODUCED
 
 
 # ----------------------------------------------------------------------------- statistics
-def test_log_median_ratio_against_numpy():
+def test_log_ratio_against_numpy():
     rng = np.random.default_rng(0)
     a, b = rng.lognormal(size=101), rng.lognormal(size=57)
     assert ch5.log_median_ratio(a, b) == pytest.approx(np.log(np.median(a)) - np.log(np.median(b)), rel=1e-12)
+    assert ch5.log_ratio(a, b, stat="mean") == pytest.approx(np.log(a.mean() / b.mean()), rel=1e-12)
     # the median ignores a heavy tail that moves the mean
     tail = np.concatenate([b, [1e6]])
-    assert abs(ch5.log_median_ratio(tail, b)) < 0.1 and np.log(tail.mean() / b.mean()) > 5
+    assert abs(ch5.log_median_ratio(tail, b)) < 0.1 and ch5.log_ratio(tail, b, stat="mean") > 5
     assert ch5.log_median_ratio(torch.tensor([2.0, 2.0, 2.0]), [1.0]) == pytest.approx(math.log(2))
     with pytest.raises(ValueError):
         ch5.log_median_ratio([1.0, 0.0], [1.0])
     with pytest.raises(ValueError):
         ch5.log_median_ratio([], [1.0])
+    with pytest.raises(ValueError):
+        ch5.log_ratio(a, b, stat="max")
+
+
+def test_top_share_against_a_sort_by_hand():
+    v = [1.0, 5.0, 2.0, 2.0]
+    assert ch5.top_share(v, 0.25) == pytest.approx(0.5)  # the largest of four: 5 of 10
+    assert ch5.top_share(v, 0.3) == pytest.approx(0.7)  # ceil(1.2) = 2 values: 5 + 2
+    assert ch5.top_share(v, 1.0) == pytest.approx(1.0)
+    rng = np.random.default_rng(3)
+    w = rng.exponential(size=200)
+    assert ch5.top_share(w, 0.05) == pytest.approx(sum(sorted(w)[-10:]) / w.sum())
+    for bad in ([], [-1.0, 2.0], [0.0, 0.0]):
+        with pytest.raises(ValueError):
+            ch5.top_share(bad, 0.1)
+    with pytest.raises(ValueError):
+        ch5.top_share(v, 0.0)
 
 
 def test_summed_gradient_shares_of_a_partition_add_to_one():
@@ -98,17 +131,20 @@ def test_summed_gradient_shares_of_a_partition_add_to_one():
         ch5.summed_gradient_share(total[:3], total)
 
 
-def test_collapse_fraction():
-    assert ch5.collapse_fraction([0.2, 0.5, 0.4, 0.05], 0.9) == pytest.approx(0.9)
-    assert ch5.collapse_fraction([0.2, 0.4, 0.5], 0.9) == 0.0  # still rising: no collapse
-    assert ch5.collapse_fraction([0.2, 0.5, 0.0], 0.5) == 0.0  # degenerate model: does not count
-    assert ch5.collapse_fraction([0.2, 0.5, 0.0], 0.5, min_clean=0.0) == 1.0
-    assert ch5.collapse_fraction([0.0, 0.0], 0.95) == 0.0  # never robust: nothing to lose
+def test_collapse_fraction_is_raw_and_qualification_is_separate():
+    assert ch5.collapse_fraction([0.2, 0.5, 0.4, 0.05]) == pytest.approx(0.9)
+    assert ch5.collapse_fraction([0.2, 0.4, 0.5]) == 0.0  # still rising: no collapse
+    assert ch5.collapse_fraction([0.2, 0.5, 0.0]) == 1.0  # raw, whatever the clean accuracy
+    assert ch5.collapse_fraction([0.0, 0.0]) == 0.0  # never robust: nothing to lose
+    assert ch5.co_qualifies([0.2, 0.5, 0.0], 0.9)
+    assert not ch5.co_qualifies([0.2, 0.5, 0.0], 0.5)  # a degenerate model is excluded
+    assert not ch5.co_qualifies([0.11, 0.15, 0.05], 0.95)  # never clearly above chance: excluded
+    assert ch5.co_qualifies([0.11, 0.15], 0.5, min_clean=0.0, min_peak=0.1)
     for bad in ([], [0.5, 1.5], [np.nan]):
         with pytest.raises(ValueError):
-            ch5.collapse_fraction(bad, 0.9)
+            ch5.collapse_fraction(bad)
     with pytest.raises(ValueError):
-        ch5.collapse_fraction([0.5], 1.2)
+        ch5.co_qualifies([0.5], 1.2)
 
 
 def test_relative_reduction_is_free_of_the_ceiling():
@@ -132,26 +168,54 @@ def test_early_stopping_gain_selects_on_validation_not_test():
         ch5.early_stopping_gain([0.1], [0.1, 0.2])
 
 
+def test_split_counts_keeps_paper_and_book_claims_apart():
+    paper = ClaimSpec(
+        name="test-ch5-split-counts-paper",
+        chapter=99,  # the test chapter of tests/test_claims.py
+        group="g",
+        paper=ch5.RESULT2,
+        reading="r",
+        statistic="s",
+        threshold=0.0,
+        direction=">",
+        reason="a test spec",
+    )
+    recs = [
+        paper.measure([1.0, 1.1, 0.9, 1.0, 1.2]),
+        ch5.NO_COLLAPSE_UNDER_PGD.measure([0.0] * 5),
+        ch5.CATASTROPHIC_OVERFITTING.measure([0.0] * 5),
+        ch5.SHARE_TWO_ROUTES.check(1e-16),
+    ]
+    c = ch5.split_counts(recs)
+    assert c["identities"] == 1
+    assert c["paper"] == {HOLDS: 1, INCONCLUSIVE: 0, NOT_REPRODUCED: 0}
+    assert c["book"] == {HOLDS: 1, INCONCLUSIVE: 0, NOT_REPRODUCED: 1}
+
+
 def test_summary_reads_the_outcomes():
     recs = [
-        ch5.CATASTROPHIC_OVERFITTING.measure([0.9, 0.8, 0.95, 0.85, 0.9], regime="eps = 0.2"),
-        ch5.CATASTROPHIC_OVERFITTING.measure([0.0] * 5, regime="eps = 0.3"),
+        ch5.CATASTROPHIC_OVERFITTING.measure([0.9, 0.8, 0.95, 0.85, 0.9], regime="step 2 eps"),
+        ch5.CATASTROPHIC_OVERFITTING.measure([0.0] * 5, regime="step 1.25 eps"),
         ch5.NO_COLLAPSE_UNDER_PGD.measure([0.0] * 5),
         ch5.SHARE_TWO_ROUTES.check(1e-16),
     ]
     text = ch5.summary(recs)
-    assert "overfits catastrophically' holds in a regime (eps = 0.2: holds; eps = 0.3: not reproduced)" in text
-    assert "control: 'PGD training does not collapse' holds." in text
+    assert (
+        "overfits catastrophically' holds in a regime (catastrophic-overfitting / step 2 eps: holds; "
+        "catastrophic-overfitting / step 1.25 eps: not reproduced)" in text
+    )
+    assert "control at this scale: 'PGD training does not collapse' holds." in text
     assert "curvature" not in text  # only what was recorded
 
 
 # ----------------------------------------------------------------------------- the committed evidence
 def test_committed_evidence_loads_with_the_declared_specs():
-    records = load_evidence(ROOT / "book" / "evidence" / "ch5.json")
+    records = load_evidence(committed_evidence(5))
     claims = [r for r in records if r.kind == "claim"]
     assert len(claims) >= 3
     assert all(len(c.per_seed) >= 5 for c in claims)
-    assert {c.spec.name for c in claims} == {s.name for s in CLAIMS}
+    assert {c.spec.name for c in claims} <= {s.name for s in CLAIMS}
+    assert all(not c.spec.paper for c in claims)
     assert all(r.outcome == "verified" for r in records if r.kind == "identity")
 
 
