@@ -18,6 +18,7 @@ __all__ = [
     "fmt_ratio",
     "fmt_time",
     "input_hessian_table",
+    "krylov_table",
     "lanczos_table",
     "train_ensemble_table",
 ]
@@ -77,6 +78,35 @@ def lanczos_table(rows: list[dict]) -> str:
             f"| {r['product_ratio']:.2f} | {r['krylov_rule_products']} ({r['krylov_tol']:g}) "
             f"| {_bound(r['krylov_rel_error'])} | {r['krylov_default_products']} | {r['arpack_default_products']} "
             f"| {r['power_rule_products']} ({r['power_rule_rel_error']:.0e}) |"
+        )
+    return "\n".join(lines)
+
+
+def krylov_table(payload: dict) -> str:
+    """``bench_krylov.py``'s JSON: Lanczos (``advnotes.krylov.top_eig``) against ``eigsh``, then power vs Lanczos."""
+    lines = [
+        "| spectrum ($\\lambda_6/\\lambda_5$) | Lanczos | `eigsh` | Lanczos against `eigsh` "
+        "| products: Lanczos / `eigsh` | per step outside the product: Lanczos / `eigsh` "
+        "| max rel. eigenvalue error: Lanczos / `eigsh` |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in payload["rows"]:
+        lines.append(
+            f"| bulk up to {r['bulk_max']:g} ({r['gap_ratio']:.4f}) | {fmt_time(r['lanczos_s'])} "
+            f"| {fmt_time(r['eigsh_s'])} | {fmt_ratio(r['eigsh_s'] / r['lanczos_s'])} "
+            f"| {r['lanczos_products']} / {r['eigsh_products']} "
+            f"| {fmt_time(r['lanczos_per_step_outside_s'])} / {fmt_time(r['eigsh_per_step_outside_s'])} "
+            f"| {_bound(r['lanczos_max_rel_eig_err'])} / {_bound(r['eigsh_max_rel_eig_err'])} |"
+        )
+    lines += [
+        "",
+        "| $\\lambda_2/\\lambda_1$ | power iteration: products to 1e-6 | Lanczos: products to 1e-6 "
+        "| power: $\\log(\\mathrm{tol})/\\log(\\lambda_2/\\lambda_1)$ |",
+        "|---:|---:|---:|---:|",
+    ]
+    for r in payload["power_rows"]:
+        lines.append(
+            f"| {r['ratio']:g} | {r['power_products']} | {r['lanczos_products']} | {r['power_predicted']:.0f} |"
         )
     return "\n".join(lines)
 
