@@ -556,7 +556,12 @@ def top_eig(
       vectors are formed once, at the end. The basis is one preallocated float64 ``(m + 1, size)``
       tensor on ``op.device``, each vector a contiguous row. For a symmetric operator the eigenvalue
       error is then about ``(tol theta)^2 / gap``. For a non-symmetric operator the same call runs
-      Arnoldi (Krylov-Schur restart with the wanted real Schur vectors).
+      Arnoldi (Krylov-Schur restart with the wanted real Schur vectors). As with ARPACK, the answer is
+      the ``k`` rightmost *converged Ritz values*: when many eigenvalues crowd the right edge of a
+      non-symmetric spectrum (e.g. a filled disk) a small ``max_basis`` can settle on eigenvalues that
+      are not the rightmost; keep the default basis (or larger) and, when it matters, confirm with a
+      larger ``max_basis`` or another ``seed``. An eigenvalue below ``1e-12`` of the operator's scale is
+      judged in absolute terms (a relative residual is meaningless at zero).
     - ``'arnoldi'``: Arnoldi even for a symmetric operator (a check; returns complex values).
     - ``'power'``: power iteration, ``k = 1`` only, stopped when ``||A v - theta v|| <= tol |theta|``
       (``theta`` the Rayleigh quotient). It finds the eigenvalue of largest *modulus* (a dominant
