@@ -25,6 +25,8 @@ import torch
 from test_bad_input import CASES as PHASE1_CASES
 from test_bad_input import EXEMPT as PHASE1_EXEMPT
 from test_bad_input import RAW, A, E, T, _origin_is_advnotes, bn_net, case, lazy, nan_x, net, resolve, x, y
+from test_bad_input_krylov import CASES as KRYLOV_CASES
+from test_bad_input_krylov import EXEMPT as KRYLOV_EXEMPT
 from torch import nn
 
 import advnotes
@@ -1283,10 +1285,17 @@ def public_functions() -> set[str]:
 
 
 def test_every_public_function_of_every_module_is_covered():
-    covered = {p.values[0] for p in PHASE1_CASES + CASES} | set(PHASE1_EXEMPT) | set(EXEMPT)
+    covered = (
+        {p.values[0] for p in PHASE1_CASES + CASES + KRYLOV_CASES}
+        | set(PHASE1_EXEMPT)
+        | set(EXEMPT)
+        | set(KRYLOV_EXEMPT)
+    )
     missing = sorted(public_functions() - covered)
     assert not missing, f"public functions without bad-input cases (or a reason in EXEMPT): {missing}"
-    known = {p.values[0] for p in CASES} | {name for name, _ in ACCEPTED} | set(EXEMPT)
+    known = (
+        {p.values[0] for p in CASES + KRYLOV_CASES} | {name for name, _ in ACCEPTED} | set(EXEMPT) | set(KRYLOV_EXEMPT)
+    )
     stale = sorted(known - public_functions())
     assert not stale, f"table entries that are not public functions: {stale}"
     assert {_short(m) for m in all_modules()} >= {"curvature", "claims", "claims.ch5", "param_hessian", "_apidoc"}

@@ -13,6 +13,7 @@ one job (see the API reference in the book's appendix):
 - :mod:`advnotes.training`: a small, reproducible (adversarial) training loop.
 - :mod:`advnotes.theory`: Result 1 in closed form: the attack's perturbation and its flow (chapter 2).
 - :mod:`advnotes.influence`: per-sample confidence, curvature and influence (chapter 3).
+- :mod:`advnotes.krylov`: Lanczos/Arnoldi (thick restart), power iteration and ARPACK on any operator with a matvec.
 - :mod:`advnotes.param_hessian`: parameter-Hessian products, Lanczos, and the training Jacobian (chapter 4).
 - :mod:`advnotes.claims`: identities and claims (declared specs, intervals over seeds), the evidence files.
 
