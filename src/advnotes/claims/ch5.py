@@ -33,6 +33,7 @@ from . import (
     INCONCLUSIVE,
     NOT_REPRODUCED,
     OUTCOMES,
+    REGIME,
     ClaimSpec,
     IdentitySpec,
     _number,
@@ -65,7 +66,7 @@ _CURV = "Moosavi-Dezfooli et al. 2019 (adversarial training flattens the input l
 FLATTER_MEDIAN = ClaimSpec(
     name="ch5-flatter-median",
     chapter=5,
-    group="ch5-flatter-input-loss",
+    group="ch5-flatter-median",
     paper="",
     reading=_CURV + "the median over test inputs of the top input-Hessian eigenvalue at the clean input is lower "
     "after PGD training than after standard training (same seed)",
@@ -77,7 +78,7 @@ FLATTER_MEDIAN = ClaimSpec(
 FLATTER_MEAN = ClaimSpec(
     name="ch5-flatter-mean",
     chapter=5,
-    group="ch5-flatter-input-loss",
+    group="ch5-flatter-mean",
     paper="",
     reading=_CURV + "the mean over test inputs of the top input-Hessian eigenvalue at the clean input is lower "
     "after PGD training than after standard training (same seed)",
@@ -89,7 +90,7 @@ FLATTER_MEAN = ClaimSpec(
 FLATTER_NEIGHBOURHOOD = ClaimSpec(
     name="ch5-flatter-neighbourhood",
     chapter=5,
-    group="ch5-flatter-input-loss",
+    group="ch5-flatter-neighbourhood",
     paper="",
     reading=_CURV + "the median over test inputs of the neighbourhood curvature |grad L(x+d) - grad L(x)|_2 / |d|_2, "
     "d = eps sign(grad L(x)) clipped to the box (CURE's finite difference over the eps-ball), is lower after PGD "
@@ -104,7 +105,7 @@ FLATTER_NEIGHBOURHOOD = ClaimSpec(
 LEANS_MORE_THAN_STANDARD = ClaimSpec(
     name="ch5-leans-more-than-standard",
     chapter=5,
-    group="ch5-reweighting",
+    group="ch5-leans-more-than-standard",
     paper="",
     reading="the premise of MART / GAIRAT (low-margin samples deserve more weight)" + _NOT_EXPLAINED + ", read as: "
     "the least-confident decile's share of the summed parameter gradient is larger for a PGD-trained model on its "
@@ -148,7 +149,7 @@ CATASTROPHIC_OVERFITTING = ClaimSpec(
 FGSM_PGD_GAP = ClaimSpec(
     name="ch5-fgsm-pgd-gap",
     chapter=5,
-    group="ch5-catastrophic-overfitting",
+    group="ch5-fgsm-pgd-gap",
     paper="",
     reading="Wong et al. 2020's other half" + _NOT_EXPLAINED + ", read as: after FGSM-RS training the accuracy "
     "against FGSM exceeds the accuracy against PGD by more than after PGD training (same eps, same seed), "
@@ -176,7 +177,7 @@ _DATA = "Schmidt et al. 2018 (robust generalisation needs more data)" + _NOT_EXP
 ROBUST_GAP_LARGER = ClaimSpec(
     name="ch5-robust-gap-larger",
     chapter=5,
-    group="ch5-more-data",
+    group="ch5-robust-gap-larger",
     paper="",
     reading=_DATA + "trained on 10% of the training set (a subset drawn per seed), PGD training's robust "
     "generalisation gap (test - train robust error) exceeds standard training's clean gap (test - train clean error)",
@@ -188,7 +189,7 @@ ROBUST_GAP_LARGER = ClaimSpec(
 MORE_DATA_ABSOLUTE = ClaimSpec(
     name="ch5-more-data-absolute",
     chapter=5,
-    group="ch5-more-data",
+    group="ch5-more-data-absolute",
     paper="",
     reading=_DATA + "going from 10% to 100% of the training set, the robust test error of PGD training falls by more "
     "(in error points) than the clean test error of standard training",
@@ -200,7 +201,7 @@ MORE_DATA_ABSOLUTE = ClaimSpec(
 MORE_DATA_RELATIVE = ClaimSpec(
     name="ch5-more-data-relative",
     chapter=5,
-    group="ch5-more-data",
+    group="ch5-more-data-relative",
     paper="",
     reading=_DATA + "going from 10% to 100% of the training set, the robust test error of PGD training falls by a "
     "larger fraction than the clean test error of standard training",
@@ -361,23 +362,43 @@ def split_counts(records) -> dict:
 
 
 # ----------------------------------------------------------------------------- the chapter's verdict in words
+#: The findings of the chapter, each with its readings (one group per reading: readings are not regimes).
 _FINDINGS = {
-    "ch5-flatter-input-loss": "adversarial training lowers the input curvature",
-    "ch5-reweighting": "adversarial training leans on the least-confident decile more than standard training",
-    "ch5-share-rises-under-attack": "the attack raises that decile's share over clean inputs",
-    "ch5-catastrophic-overfitting": "single-step (FGSM-RS) training overfits catastrophically",
-    "ch5-more-data": "robust generalisation needs more data than clean generalisation",
-    "ch5-robust-overfitting": "adversarial training overfits (early stopping helps)",
+    "adversarial training lowers the input curvature": (
+        "ch5-flatter-median",
+        "ch5-flatter-mean",
+        "ch5-flatter-neighbourhood",
+    ),
+    "adversarial training leans on the least-confident decile more than standard training": (
+        "ch5-leans-more-than-standard",
+    ),
+    "the attack raises that decile's share over clean inputs": ("ch5-share-rises-under-attack",),
+    "single-step (FGSM-RS) training overfits catastrophically": (
+        "ch5-catastrophic-overfitting",
+        "ch5-fgsm-pgd-gap",
+    ),
+    "robust generalisation needs more data than clean generalisation": (
+        "ch5-robust-gap-larger",
+        "ch5-more-data-absolute",
+        "ch5-more-data-relative",
+    ),
+    "adversarial training overfits (early stopping helps)": ("ch5-robust-overfitting",),
 }
 _CONTROLS = {
-    "ch5-no-collapse-under-pgd": "PGD training does not collapse",
-    "ch5-no-clean-overfitting": "standard training does not overfit",
+    "PGD training does not collapse": ("ch5-no-collapse-under-pgd",),
+    "standard training does not overfit": ("ch5-no-clean-overfitting",),
 }
-_WORDS = {HOLDS: "holds", INCONCLUSIVE: "is inconclusive", NOT_REPRODUCED: "is not reproduced"}
+_WORDS = {
+    HOLDS: "holds",
+    REGIME: "holds in a regime",
+    INCONCLUSIVE: "is inconclusive",
+    NOT_REPRODUCED: "is not reproduced",
+}
 
 
 def summary(records) -> str:
-    """One line per finding (and control) of the chapter, from the recorded outcomes (each reading by name)."""
+    """One line per finding (and control) of the chapter, from the recorded outcomes: each reading
+    (one group) with its outcome over regimes, and the regimes' outcomes where there are several."""
     records = check_records(records)
     groups: dict[str, list] = {}
     for r in records:
@@ -385,14 +406,12 @@ def summary(records) -> str:
             groups.setdefault(r.spec.group, []).append(r)
     lines = []
     for table, head in ((_FINDINGS, "finding"), (_CONTROLS, "control")):
-        for group, text in table.items():
-            if group not in groups:
-                continue
-            out = paper_outcome(groups[group])
-            parts = [
-                f"{r.name.removeprefix('ch5-')}{' / ' + r.regime if r.regime else ''}: {r.outcome}"
-                for r in groups[group]
-            ]
-            detail = f" ({'; '.join(parts)})" if len(parts) > 1 else ""
-            lines.append(f"{head} at this scale: '{text}' {_WORDS.get(out, out)}{detail}.")
+        for text, names in table.items():
+            parts = []
+            for g in (n for n in names if n in groups):
+                where = [f"{r.regime}: {r.outcome}" for r in groups[g] if r.regime]
+                detail = f" ({'; '.join(where)})" if len(where) > 1 else ""
+                parts.append(f"{g.removeprefix('ch5-')} {_WORDS[paper_outcome(groups[g])]}{detail}")
+            if parts:
+                lines.append(f"{head} at this scale: '{text}': " + "; ".join(parts) + ".")
     return "\n".join(lines)
