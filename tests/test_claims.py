@@ -272,3 +272,37 @@ def test_test_runs_write_chapter_evidence_outside_the_repository():
 
     folder = Path(os.environ[cl.EVIDENCE_ENV]).resolve()
     assert ROOT.resolve() not in folder.parents and folder != ROOT.resolve()
+
+
+CTRL = ClaimSpec(
+    name="test-control",
+    chapter=99,
+    group="test-control-group",
+    paper="",
+    reading="the instrument finds the known answer",
+    statistic="an error",
+    threshold=0.2,
+    direction="<",
+    reason="20% is the tolerance the readings are judged with",
+    control=True,
+)
+
+
+def test_controls_are_counted_apart_from_claims(tmp_path):
+    recs = [UP.measure([0.8] * 4 + [0.81]), CTRL.measure([0.1] * 4 + [0.11])]
+    text = cl.verdict(recs)
+    assert "Claims: 1 records (1 holds)" in text and "Controls (not counted as claims): 1 records (1 holds)." in text
+    assert "[control holds]" in text
+    assert cl.counts(recs) == {"identities": 0, HOLDS: 1, INCONCLUSIVE: 0, NOT_REPRODUCED: 0, "controls": 1}
+    assert "| book (control) |" in cl.group_table(recs)
+    with pytest.raises(ValueError, match="control"):
+        ClaimSpec("test-bad-control", 99, "g", "abstract words", "r", "s", 0.0, ">", "why", control=True)
+    ev = Evidence(99)
+    ev.claim(CTRL, [0.1] * 5)
+    path = ev.save(tmp_path / "ch99.json")
+    data = json.loads(path.read_text())
+    assert data["records"][0]["control"] is True and load_evidence(path)[0].spec.control
+    del data["records"][0]["control"]
+    path.write_text(json.dumps(data))
+    with pytest.raises(RuntimeError, match="control"):
+        load_evidence(path)

@@ -234,6 +234,8 @@ class ClaimSpec:
     ``paper`` quotes how the abstract words it ("" for a claim of this book);
     ``reading`` is the precise statement tested; ``statistic`` is what one seed yields;
     ``threshold`` and ``direction`` are the criterion, ``reason`` says why that value.
+    ``control=True`` marks a control (a check of the instrument or a baseline that the
+    claims are read against): verdicts and scorecards count controls apart from claims.
     """
 
     name: str
@@ -245,11 +247,16 @@ class ClaimSpec:
     threshold: float
     direction: str
     reason: str
+    control: bool = False
 
     def __post_init__(self):
         _check_spec_fields(self, ("group", "paper", "reading", "statistic", "reason"))
         if self.direction not in (">", "<"):
             raise ValueError(f"claim {self.name!r}: direction must be '>' or '<'.")
+        if not isinstance(self.control, bool):
+            raise TypeError(f"claim {self.name!r}: control must be True or False.")
+        if self.control and self.paper:
+            raise ValueError(f"claim {self.name!r}: a control is the book's own check; leave `paper` empty.")
         if not math.isfinite(_number(f"claim {self.name!r}: threshold", self.threshold, finite=False)):
             raise ValueError(f"claim {self.name!r}: threshold must be finite.")
         _register(self)
@@ -325,7 +332,7 @@ class Identity:
     def __str__(self) -> str:
         return (
             f"[identity {self.outcome}] {self.spec.statement}\n"
-            f"    {self.spec.error}: {roundoff(self.error)} (tolerance {self.spec.tolerance:.0e}: {self.spec.reason})"
+            f"    {self.spec.error}: {_error(self.error)} (tolerance {self.spec.tolerance:.0e}: {self.spec.reason})"
         )
 
     def to_json(self) -> dict:
@@ -368,9 +375,10 @@ class Claim:
 
     def __str__(self) -> str:
         where = f" ({self.regime})" if self.regime else ""
+        what = "control " if self.spec.control else ""
         lo, hi = self.ci
         return (
-            f"[{self.outcome}{where}] {self.spec.reading}\n"
+            f"[{what}{self.outcome}{where}] {self.spec.reading}\n"
             f"    {self.spec.statistic}: {_fmt(self.estimate)}, {self.level:.0%} CI [{_fmt(lo)}, {_fmt(hi)}] "
             f"over {len(self.per_seed)} seeds; threshold {self.spec.direction} {_fmt(self.spec.threshold)} "
             f"({self.spec.reason})"
@@ -398,6 +406,8 @@ class Claim:
         }
         if self.regime:
             rec["regime"] = self.regime
+        if self.spec.control:
+            rec["control"] = True
         return rec
 
 
@@ -432,7 +442,8 @@ def verdict(records) -> str:
     if not records:
         raise ValueError("a verdict needs at least one record.")
     ids = [r for r in records if r.kind == "identity"]
-    cls = [r for r in records if r.kind == "claim"]
+    cls = [r for r in records if r.kind == "claim" and not r.spec.control]
+    ctl = [r for r in records if r.kind == "claim" and r.spec.control]
     lines = []
     if ids:
         ok = sum(r.outcome == VERIFIED for r in ids)
@@ -444,7 +455,11 @@ def verdict(records) -> str:
         gcounts = {o: sum(paper_outcome(g) == o for g in groups.values()) for o in GROUP_OUTCOMES}
         ghead = ", ".join(f"{n} {o}" for o, n in gcounts.items() if n)
         lines.append(f"Claims: {len(cls)} records ({head}); as {len(groups)} claims: {ghead}.")
-    return "\n".join(lines + [str(r) for r in ids + cls])
+    if ctl:
+        counts = {o: sum(c.outcome == o for c in ctl) for o in OUTCOMES}
+        head = ", ".join(f"{n} {o}" for o, n in counts.items() if n)
+        lines.append(f"Controls (not counted as claims): {len(ctl)} records ({head}).")
+    return "\n".join(lines + [str(r) for r in ids + cls + ctl])
 
 
 def _groups(claims) -> dict[str, list[Claim]]:
@@ -458,15 +473,22 @@ def _cell(text) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+def _error(value: float) -> str:
+    """An identity's error: a power-of-ten bound when it is round-off-sized (below 1e-8, where its
+    last bits differ between machines), else three significant digits (a convergence order's
+    distance from its exact value, say, is not round-off)."""
+    return roundoff(value) if abs(value) < 1e-8 else f"{value:.3g}"
+
+
 def identity_table(records) -> str:
-    """A markdown table of identity records."""
+    """A markdown table of identity records (errors as :func:`_error` prints them)."""
     ids = [r for r in check_records(records) if r.kind == "identity"]
     if not ids:
         raise ValueError("no identity records to tabulate.")
     rows = ["| ch. | identity | error | tolerance | outcome |", "| --- | --- | --- | --- | --- |"]
     for r in ids:
         rows.append(
-            f"| {r.spec.chapter} | {_cell(r.spec.statement)} | {roundoff(r.error)} | {r.spec.tolerance:.0e} "
+            f"| {r.spec.chapter} | {_cell(r.spec.statement)} | {_error(r.error)} | {r.spec.tolerance:.0e} "
             f"| {r.outcome} |"
         )
     return "\n".join(rows)
@@ -511,18 +533,19 @@ def group_table(records) -> str:
             recs = [c for c in group if c.setting == s]
             cells.append(f"**{paper_outcome(recs)}**" if recs else "not measured")
         spec = group[0].spec
-        whose = "paper" if spec.paper else "book"
+        whose = "paper" if spec.paper else "book (control)" if spec.control else "book"
         words = f'"{spec.paper}"' if spec.paper else spec.reading
         rows.append(f"| {spec.chapter} | {_cell(name)}: {_cell(words)} | {whose} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
 
 def counts(records) -> dict[str, int]:
-    """How many identities, and how many claim records of each outcome."""
+    """How many identities, claim records of each outcome (controls apart), and controls."""
     records = check_records(records)
     out = {"identities": sum(r.kind == "identity" for r in records)}
     for o in OUTCOMES:
-        out[o] = sum(r.kind == "claim" and r.outcome == o for r in records)
+        out[o] = sum(r.kind == "claim" and not r.spec.control and r.outcome == o for r in records)
+    out["controls"] = sum(r.kind == "claim" and r.spec.control for r in records)
     return out
 
 
@@ -654,6 +677,10 @@ def record_from_json(rec: dict) -> Identity | Claim:
         obj = spec.check(rec["error"], setting=rec.get("setting", "digits-mlp"), measured=rec.get("measured", {}))
     else:
         st = rec["statistic"]
+        if bool(rec.get("control", False)) != spec.control:
+            raise RuntimeError(
+                f"{rec['name']}: recorded and declared differ on being a control; re-execute the chapter."
+            )
         if (st["name"], st["threshold"], st["direction"]) != (spec.statistic, spec.threshold, spec.direction):
             raise RuntimeError(
                 f"{rec['name']}: recorded as {st['name']!r} {st['direction']} {st['threshold']}, but declared "
