@@ -519,7 +519,24 @@ def test_training_shares_clean_attacked_and_groups_at_the_attacked_point(trained
     none = inf.training_shares(trained_mlp, x, y, attack=lambda mod, xx, yy: torch.zeros_like(xx))
     assert none["attacked, groups at x+delta"] == pytest.approx(none["clean"], abs=1e-12)
     plain = inf.training_shares(trained_mlp, x, y)
-    assert plain["attacked"] is None and plain["n at x+delta"] is None
+    assert plain["attacked"] is None and plain["n at x+delta"] is None and plain["log r"]["attacked"] is None
+    # log r: geometric-mean |grad_theta L_i| of the unconfident decile over the typical one, by a plain loop
+    with torch.no_grad():
+        g0 = inf.confidence_groups(torch.softmax(trained_mlp(x), 1), y)
+    params = list(trained_mlp.parameters())
+
+    def loop_log_r(inp):
+        norms = []
+        for i in range(len(y)):
+            loss = torch.nn.functional.cross_entropy(trained_mlp(inp[i : i + 1]), y[i : i + 1])
+            norms.append(torch.cat([t.reshape(-1) for t in torch.autograd.grad(loss, params)]).norm())
+        logs = torch.stack(norms).log()
+        return float(logs[g0["unconfident"]].mean() - logs[g0["typical"]].mean())
+
+    assert out["log r"]["clean"] == pytest.approx(loop_log_r(x), rel=1e-9)
+    assert out["log r"]["attacked"] == pytest.approx(loop_log_r(x + delta), rel=1e-9)
+    assert out["log r"]["attacked"] != pytest.approx(out["log r"]["clean"], rel=1e-3)  # the attack moves it
+    assert none["log r"]["attacked"] == pytest.approx(none["log r"]["clean"], rel=1e-12)
 
 
 def test_checkpoints_trained_from_scratch_are_prefixes_of_one_run(digits64):

@@ -767,25 +767,37 @@ def training_shares(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, attac
     ``"attacked, groups at x+delta"``: shares of the attacked gradient with the groups taken
     from ``p(x + delta)``, the inputs training actually uses. ``"n"`` and ``"n at x+delta"``:
     group sizes. Without an attack, the attacked entries are None. The typical decile is
-    left out (it is part of ``"rest"``).
+    left out of the shares (it is part of ``"rest"``). ``"log r"``: ``{"clean", "attacked"}``,
+    the log influence ratio of ``sec-ch3-growth`` on the training set, the unconfident
+    decile's geometric-mean ``|grad_theta L_i|`` over the typical decile's (groups from
+    ``p(x)``; the attacked one at ``x + delta``, the same ``delta`` as the shares; None
+    without an attack).
     """
     if attack is not None and not callable(attack):
         raise TypeError(f"attack must be None or a callable (model, x, y) -> delta, got {type(attack).__name__}.")
     x, y = _prepare(model, x, y)
 
-    def groups_at(inp):
+    def groups_at(inp, keep_typical=False):
         with torch.no_grad():
             grp = confidence_groups(torch.softmax(model(inp), dim=-1), y, frac=frac)
-        grp.pop("typical")
-        return grp
+        typical = grp.pop("typical")
+        return (grp, typical) if keep_typical else grp
 
-    grp = groups_at(x)
+    grp, typ = groups_at(x, keep_typical=True)
+    sel = grp["unconfident"] | typ  # the log ratio needs only the two deciles' per-sample gradients
+
+    def log_r(delta=None):
+        norms = param_grad_norm(model, x[sel], y[sel], delta=None if delta is None else delta[sel])
+        return float(group_log_ratio(norms, grp["unconfident"][sel], typ[sel]))
+
     out = {"clean": gradient_shares(model, x, y, grp), "n": {k: int(v.sum()) for k, v in grp.items()}}
     out["attacked"] = out["attacked, groups at x+delta"] = out["n at x+delta"] = None
+    out["log r"] = {"clean": log_r(), "attacked": None}
     if attack is not None:
         delta = attack(model, x, y).detach()
         grp_d = groups_at(x + delta)
         out["attacked"] = gradient_shares(model, x, y, grp, delta=delta)
         out["attacked, groups at x+delta"] = gradient_shares(model, x, y, grp_d, delta=delta)
         out["n at x+delta"] = {k: int(v.sum()) for k, v in grp_d.items()}
+        out["log r"]["attacked"] = log_r(delta)
     return out
