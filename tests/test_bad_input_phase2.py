@@ -1065,6 +1065,7 @@ CASES = [
     case("claims.ch2.m_trend", A(TABLE, "v", "0.1"), T, "alpha must be a real number"),
     case("claims.ch2.m_trend", A(TABLE, "v", 0.1, min_steps=1.5), E, "min_steps must be"),
     case("claims.ch2.m_trend", A(TABLE, "v", 0.3), E, "no entry with alpha = 0.3"),
+    case("claims.ch2.m_trend", A(TABLE, "v", 0.1, max_s="1"), T, "max_s must be a real number"),
     case("claims.ch2.m_slope_ratios", A(TABLE, 0.1), T, "tables must be a list"),
     case("claims.ch2.m_slope_ratios", A([TABLE], 0.1, "v", "zero"), E, "slope is 0"),
     case("claims.ch2.regime_spearman", A([TABLE], "v", "s", lo=0.0, hi=1.0), T, "y_of must map a table"),

@@ -152,6 +152,35 @@ def test_m_trend_recovers_an_exponential_rate():
         claims.regime_spearman([t], "m", "s", lo=0, hi=1)
 
 
+def test_m_trend_max_s_keeps_a_fixed_set_of_inputs():
+    # two kinds of input: small curvature (s = 0.01 m, stays <= 1) with a falling ratio, large curvature
+    # (s = 0.2 m, leaves s <= 1 at m = 8) with a rising one; max_s keeps the first kind at every m
+    rows = {"alpha": [], "m": [], "s": [], "offtop_real": [], "offtop_closed": []}
+    for m in (1, 2, 4, 8, 16):
+        for lam, rate in [(1.0, -0.05)] * 3 + [(20.0, 0.2)] * 4:
+            rows["alpha"].append(0.01)
+            rows["m"].append(m)
+            rows["s"].append(0.01 * m * lam)
+            rows["offtop_real"].append(np.exp(rate * m))
+            rows["offtop_closed"].append(np.exp(-0.1 * m))
+    t = {k: np.asarray(v, float) for k, v in rows.items()}
+    assert claims.m_trend(t, "offtop_real", 0.01)[2] == pytest.approx(0.2)  # the majority rises
+    ms, med, slope = claims.m_trend(t, "offtop_real", 0.01, max_s=1.0)
+    assert ms.tolist() == [2, 4, 8, 16] and slope == pytest.approx(-0.05)
+    assert claims.m_slope_ratios([t], 0.01, max_s=1.0) == pytest.approx([0.5])
+    with pytest.raises(ValueError, match="stays <= 0.001"):
+        claims.m_trend(t, "offtop_real", 0.01, max_s=1e-3)
+
+
+def test_strengthening_regime_starts_above_the_bound_floor():
+    # the bound identity floors the closed form's off-top ratio at (s / (e^s - 1))^2; at s = 0.1 that is
+    # above the 0.9 threshold (the effect is impossible there), at the regime's lower end it is below
+    floor = lambda s: (s / np.expm1(s)) ** 2  # noqa: E731
+    assert floor(0.1) > claims.STRENGTHENS.threshold > floor(claims.S_STRENGTH[0])
+    assert claims.S_STRENGTH == (claims.S_SMALL, claims.S_ONE)
+    assert claims.UNDERSHOOT_FOLLOWS_CURVATURE.control and not claims.UNDERSHOOT_FOLLOWS_CURVATURE.paper
+
+
 def test_in_regime_is_inclusive():
     assert claims.in_regime([0.3, 1.0, 3.0], 0.3, 1.0).tolist() == [True, True, False]
 
@@ -182,12 +211,15 @@ def test_summary_is_computed_from_the_outcomes():
     assert "7 of 7 identities verified" in text
     assert "s <= 0.3: holds; s >= 3: not reproduced" in text
     assert "Closed form vs m alpha g: 0.3 <= s <= 1: holds" in text
-    assert "inputs whose curvature grew more undershoot more" in text
+    assert "inputs whose curvature grew more undershoot more" in text and "consistent with it" in text
     assert "holds in a regime" in text and "holds: ascent, s <= 1" in text and "not reproduced: ascent, s >= 3" in text
-    assert "Exponential concentration in m at fixed step size (half the closed form's rate): alpha = 0.01: not" in text
-    # no per-input association: the words drop the cause
+    assert "rate): alpha = 0.01: not" in text
+    # paper claims and book claims are told apart
+    assert "[paper] Closed form vs real attack" in text and "[book] Closed form vs m alpha g" in text
+    assert "[paper] Result 1" in text and "[book] Exponential" in text
+    # no per-input association: the consistency check is reported as failing
     text_co = claims.summary(records([[0.8] * 5], ["ascent, s <= 1"], association=0.05).records)
-    assert "they co-occur; no cause is established" in text_co and "rising" not in text_co
+    assert "per input the two are not associated" in text_co and "consistent with it" not in text_co
     # the words change with the numbers: a Result 1 that never holds
     ev2 = records([[0.95, 0.96, 0.94, 0.95, 0.97]], ["ascent, s <= 1"])  # below 1 but not by 10%
     text2 = claims.summary(ev2.records)
