@@ -9,12 +9,14 @@ five or more seeds of trained digits MLPs (pixels in [0, 1]):
 - ``ch2-tracks``: the closed form describes the real attack, recorded per regime of
   ``s = alpha m lambda_max``; ``ch2-beats-linear``: it does clearly better than the
   first-order null model ``m alpha g``;
-- ``ch2-undershoot`` / ``ch2-curvature-grows`` / ``ch2-undershoot-follows-curvature`` /
-  ``ch2-gates-minor``: the measured decomposition of the breakdown (section 2.7). The
+- ``ch2-undershoot`` / ``ch2-curvature-grows`` / ``ch2-gates-minor``: the measured
+  decomposition of the breakdown (section 2.7), with ``ch2-undershoot-follows-curvature``
+  a consistency check (``control=True``: partly expected by construction). The
   overshoot and the curvature collapse for ``s >= 10`` are printed, not recorded: they
   follow from the closed form growing like ``e^s`` while the real gradient is bounded;
 - ``ch2-strengthens``: the paper's Result 1, measured *relative to the attack's own
-  first step*, per attack and regime, with a declared minimal effect; and
+  first step*, per attack at 0.3 <= s <= 1 (``S_STRENGTH``) and s >= 3, with a declared
+  minimal effect; and
   ``ch2-exponential-in-m``: the closed form's exponential concentration in ``m`` at a
   fixed step size (section 2.10).
 """
