@@ -33,12 +33,14 @@ def test_specs_are_declared_for_chapter_4_with_reasons():
 
 
 def test_every_claim_group_is_reported_and_paper_words_are_the_abstracts():
-    assert {c.group for c in CLAIMS} == set(claims.GROUPS)
+    controls = {c.group for c in claims.CONTROLS}
+    assert {c.group for c in CLAIMS} == set(claims.GROUPS) | controls
+    assert not controls & set(claims.GROUPS)  # calibration records get no group verdict in the summary
     for c in CLAIMS:
         if c.paper:  # "" is a claim of the book itself
             assert c.paper in claims.PAPER, c.name
     book = {c.group for c in CLAIMS if not c.paper}
-    assert book == {"ch4-onset-detector", "ch4-zigzag-source", "ch4-m-growth"}
+    assert book == {"ch4-zigzag-source", "ch4-m-growth"} | controls
 
 
 def test_one_group_per_sub_claim():
@@ -60,10 +62,13 @@ def test_the_two_readings_are_worded_once_with_the_restriction():
     assert "upper bound" in claims.B_ONSET.reading
 
 
-def test_the_onset_threshold_reason_names_its_control():
+def test_the_onset_threshold_reason_names_its_controls_and_the_gating_rule():
+    assert len(claims.CONTROLS) == 4 and len({c.group for c in claims.CONTROLS}) == 4
     for spec in (claims.A_ONSET, claims.B_ONSET):
-        assert spec.threshold == claims.ONSET_CONTROL.threshold == 0.2
-        assert claims.ONSET_CONTROL.name in spec.reason
+        assert all(spec.threshold == c.threshold == 0.2 for c in claims.CONTROLS)
+        assert "ch4-onset-control-" in spec.reason and "judged only" in spec.reason
+    for c in claims.CONTROLS:
+        assert c.name.startswith("ch4-onset-control-") and c.name == c.group and not c.paper
     assert "512" not in claims.FEW_SAMPLES.reason  # no batch size typed into a reason
 
 
@@ -88,8 +93,9 @@ def test_end_of_training_regime_carries_the_edge_of_stability_caveat():
         (claims.B_UNSTABLE, [1.8, 1.7, 1.9, 1.6, 2.0], HOLDS),
         (claims.B_ONSET, [0.05, 0.03, 0.08, 0.02, 0.06], HOLDS),
         (claims.A_ONSET, [0.5, 0.45, 0.48, 0.52, 0.47], NOT_REPRODUCED),
-        (claims.ONSET_CONTROL, [0.86, 0.6, 1.1, 0.9, 0.8], NOT_REPRODUCED),
-        (claims.ONSET_CONTROL, [0.1, 0.3, 0.2, 0.4, 0.35], INCONCLUSIVE),
+        (claims.CONTROL_LONG, [0.86, 0.6, 1.1, 0.9, 0.8], NOT_REPRODUCED),
+        (claims.CONTROL_FROZEN_PGD, [0.1, 0.3, 0.2, 0.4, 0.35], INCONCLUSIVE),
+        (claims.CONTROL_STANDARD, [0.06, 0.03, 0.1, 0.05, 0.08], HOLDS),
         (claims.DELTA_FOLLOWS, [0.65, 0.6, 0.7, 0.68, 0.62], HOLDS),
         (claims.DELTA_FOLLOWS, [1.0, 1.02, 0.98, 1.01, 0.99], INCONCLUSIVE),
         (claims.M_GROWTH, [0.23, 0.2, 0.25, 0.22, 0.24], HOLDS),
@@ -117,8 +123,24 @@ def test_summary_reads_outcomes_per_group_and_regime(tmp_path):
     assert "    L-inf PGD, 5 sign steps | probe 30/15: not reproduced" in text
     assert f"{claims.GROUPS['ch4-few-samples']}: {NOT_REPRODUCED}" in text
     assert "Reading A" not in text  # no records, no line
+    assert "Onset detector" not in text  # no controls, no calibration block
     path = ev.save(tmp_path / "ch4.json")
     assert [r.outcome for r in load_evidence(path)] == [r.outcome for r in ev.records]
+
+
+def test_controls_are_listed_per_configuration_and_gate_the_readings():
+    ev = Evidence(chapter=4)
+    good = ev.claim(claims.CONTROL_STANDARD, [0.06, 0.03, 0.1, 0.05, 0.08], regime="standard training; probe 30/15")
+    bad = ev.claim(claims.CONTROL_LONG, [0.86, 0.6, 1.1, 0.9, 0.8], regime="standard training; probe 60/30")
+    text = claims.summary(ev.records)
+    assert "    ch4-onset-control-standard (standard training | probe 30/15): holds" in text
+    assert "    ch4-onset-control-long-probe (standard training | probe 60/30): not reproduced" in text
+    assert REGIME not in text  # a calibration is never summarised as "holds in a regime"
+    assert claims.not_judged([good]) == []
+    assert claims.not_judged([good, bad]) == ["ch4-onset-control-long-probe: not reproduced"]
+    other = ev.claim(claims.B_ONSET, [0.05, 0.03, 0.08, 0.02, 0.06], regime=ASCENT)
+    with pytest.raises(ValueError, match="not an onset-detector control"):
+        claims.not_judged([good, other])
 
 
 def test_committed_evidence_rederives_with_the_declared_specs():
@@ -131,7 +153,18 @@ def test_committed_evidence_rederives_with_the_declared_specs():
     assert all(len(r.per_seed) >= 5 for r in records if r.kind == "claim")
     data = json.loads(path.read_text())
     assert data["chapter"] == 4
-    # the PGD onset is recorded under both readings (referee item 1), and the detector has its controls
-    names = {(r.name, r.regime.split(";")[0]) for r in records if r.kind == "claim"}
-    assert ("ch4-B-onset", claims.PGD) in names and ("ch4-A-onset", claims.PGD) in names
-    assert any(n == "ch4-onset-control" for n, _ in names)
+    # every onset reading recorded is judged under controls that hold (second-round referee a, b):
+    # the standard control of its probe and the frozen control of the attack
+    controls = {r.name: r for r in records if r.kind == "claim" and r.name.startswith("ch4-onset-control-")}
+    assert set(controls) == {c.name for c in claims.CONTROLS}
+    probe_ctrl = {
+        controls[n].regime.split("; ")[1]: controls[n]
+        for n in ("ch4-onset-control-standard", "ch4-onset-control-long-probe")
+    }
+    for r in records:
+        if r.kind == "claim" and r.name in ("ch4-A-onset", "ch4-B-onset"):
+            probe = next(p for p in probe_ctrl if p in r.regime)
+            frozen = (
+                "ch4-onset-control-frozen-pgd" if r.regime.startswith(claims.PGD) else "ch4-onset-control-frozen-ascent"
+            )
+            assert probe_ctrl[probe].outcome == HOLDS and controls[frozen].outcome == HOLDS, r.regime
