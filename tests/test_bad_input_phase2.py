@@ -1111,6 +1111,10 @@ CASES = [
     case("claims.ch5.early_stopping_gain", A(["a"], [1.0]), T, "val_curve must be numbers"),
     case("claims.ch5.early_stopping_gain", A([1.0, 2.0], [1.0]), E, "one non-zero length"),
     case("claims.ch5.summary", A("records"), T, "records must be a list"),
+    case("claims.ch5.counts_line", A("counts"), T, "counts must be the dict that split_counts returns"),
+    case("claims.ch5.counts_line", A({"identities": 1}), T, "counts must be the dict that split_counts returns"),
+    case("claims.ch5.scorecard_evidence", A("x", profile="fast"), E, "profile must be None, 'quick' or 'full'"),
+    case("claims.ch5.scorecard_evidence", A("x", profile="quick", chapters=(5,)), T, "chapters must be chapter"),
     # --- validation (the helpers added in phase 2)
     case("validation.check_number", A("x", "1"), E, "x must be a real number"),
     case("validation.check_number", A("x", float("inf")), E, "x must be a finite number"),

@@ -13,13 +13,17 @@ import torch
 
 from advnotes import threat
 from advnotes.claims import (
+    EVIDENCE_ENV,
     HOLDS,
     INCONCLUSIVE,
     NOT_REPRODUCED,
+    REGIME,
     ClaimSpec,
+    Evidence,
     IdentitySpec,
     ch5,
     committed_evidence,
+    counts,
     load_evidence,
 )
 
@@ -50,6 +54,7 @@ def test_records_test_the_findings_not_the_paper():
     for s in CLAIMS:
         assert s.paper == "", f"{s.name}: chapter 5 tests earlier findings, not the paper's explanation"
         assert s.reading.startswith("control:") or "not tested" in s.reading, s.name
+        assert s.control == s.reading.startswith("control:"), f"{s.name}: a control is declared control=True"
 
 
 def test_declared_criteria_match_the_readings():
@@ -65,7 +70,12 @@ def test_declared_criteria_match_the_readings():
     assert ch5.ROBUST_OVERFITTING.threshold == ch5.NO_CLEAN_OVERFITTING.threshold
     assert "(e10 - e100)/e10" in ch5.MORE_DATA_RELATIVE.statistic
     assert "(e10 - e100) robust" in ch5.MORE_DATA_ABSOLUTE.statistic
-    assert "train" in ch5.ROBUST_GAP_LARGER.statistic
+    assert (
+        "train" in ch5.ROBUST_GAP_LARGER.statistic
+        and "not that robustness needs more data" in ch5.ROBUST_GAP_LARGER.reading
+    )
+    assert "not a test of re-weighting" in ch5.LEANS_MORE_THAN_STANDARD.reason
+    assert not hasattr(ch5, "SHARE_RISES_UNDER_ATTACK")  # saturated share: printed, not recorded
     assert ch5.ASCENT_ALPHAS == (0.1, 1.0, 10.0)
 
 
@@ -168,7 +178,7 @@ def test_early_stopping_gain_selects_on_validation_not_test():
         ch5.early_stopping_gain([0.1], [0.1, 0.2])
 
 
-def test_split_counts_keeps_paper_and_book_claims_apart():
+def test_split_counts_keeps_paper_book_and_controls_apart():
     paper = ClaimSpec(
         name="test-ch5-split-counts-paper",
         chapter=99,  # the test chapter of tests/test_claims.py
@@ -181,15 +191,51 @@ def test_split_counts_keeps_paper_and_book_claims_apart():
         reason="a test spec",
     )
     recs = [
-        paper.measure([1.0, 1.1, 0.9, 1.0, 1.2]),
+        paper.measure([1.0, 1.1, 0.9, 1.0, 1.2], regime="a"),
+        paper.measure([-1.0, -1.1, -0.9, -1.0, -1.2], regime="b"),  # one claim, holds in a regime
         ch5.NO_COLLAPSE_UNDER_PGD.measure([0.0] * 5),
-        ch5.CATASTROPHIC_OVERFITTING.measure([0.0] * 5),
+        ch5.NO_CLEAN_OVERFITTING.measure([0.5, 0.6, 0.4, 0.5, 0.55]),
+        ch5.CATASTROPHIC_OVERFITTING.measure([0.0] * 5, regime="a"),
+        ch5.CATASTROPHIC_OVERFITTING.measure([0.0] * 5, regime="b"),
+        ch5.FGSM_PGD_GAP.measure([0.0] * 5),
         ch5.SHARE_TWO_ROUTES.check(1e-16),
     ]
     c = ch5.split_counts(recs)
     assert c["identities"] == 1
-    assert c["paper"] == {HOLDS: 1, INCONCLUSIVE: 0, NOT_REPRODUCED: 0}
-    assert c["book"] == {HOLDS: 1, INCONCLUSIVE: 0, NOT_REPRODUCED: 1}
+    assert c["paper"]["records"] == {HOLDS: 1, INCONCLUSIVE: 0, NOT_REPRODUCED: 1}
+    assert c["paper"]["claims"] == {HOLDS: 0, REGIME: 1, INCONCLUSIVE: 0, NOT_REPRODUCED: 0}
+    assert c["book"]["records"] == {HOLDS: 0, INCONCLUSIVE: 0, NOT_REPRODUCED: 3}
+    assert c["book"]["claims"] == {HOLDS: 0, REGIME: 0, INCONCLUSIVE: 0, NOT_REPRODUCED: 2}
+    assert c["controls"]["records"] == {HOLDS: 1, INCONCLUSIVE: 0, NOT_REPRODUCED: 1}
+    # the same totals as the core's counts(), which also keeps controls apart
+    core = counts(recs)
+    assert core["controls"] == 2 and core[HOLDS] == 1 and core[NOT_REPRODUCED] == 4
+    line = ch5.counts_line(c)
+    assert line.startswith("identities 1; paper 1 (1 holds in a regime) from 2 records (1 holds, 1 not reproduced)")
+    assert "book 2 (2 not reproduced) from 3 records (3 not reproduced)" in line
+    assert "controls 2 (1 holds, 1 not reproduced) from 2 records" in line
+    assert (
+        ch5.counts_line(ch5.split_counts([ch5.SHARE_TWO_ROUTES.check(0.0)]))
+        == "identities 1; paper: none; book: none; controls: none"
+    )
+
+
+def test_scorecard_evidence_is_strict_and_names_what_to_run(tmp_path, monkeypatch):
+    monkeypatch.setenv(EVIDENCE_ENV, str(tmp_path))
+    own = tmp_path / "ch5.json"
+    evidence = Evidence(chapter=5)
+    evidence.claim(ch5.NO_COLLAPSE_UNDER_PGD, [0.0] * 5)
+    evidence.save()
+    assert own.is_file()
+    # full profile: nothing of chapters 1-4 in this session's folder -> the error names them
+    with pytest.raises(RuntimeError, match=r"execute chapter\(s\) 1, 2, 3, 4 first"):
+        ch5.scorecard_evidence(own, profile="full")
+    # ... and with chapters 1-4 left out, chapter 5 alone loads
+    out = ch5.scorecard_evidence(own, profile="full", chapters=())
+    assert list(out) == [5] and out[5][0].spec is ch5.NO_COLLAPSE_UNDER_PGD
+    # quick: a missing own file is reported as chapter 5's, never skipped
+    with pytest.raises(RuntimeError, match="chapter 5: FileNotFoundError"):
+        ch5.scorecard_evidence(tmp_path / "missing.json", profile="quick", chapters=())
 
 
 def test_summary_reads_the_outcomes():
@@ -242,3 +288,5 @@ def test_appendix_names_the_interval_and_the_seed_protocol():
 def test_every_reading_is_summarised_once():
     listed = [g for table in (ch5._FINDINGS, ch5._CONTROLS) for names in table.values() for g in names]
     assert sorted(listed) == sorted({s.group for s in CLAIMS})
+    controls = [g for names in ch5._CONTROLS.values() for g in names]
+    assert sorted(controls) == sorted(s.group for s in CLAIMS if s.control)

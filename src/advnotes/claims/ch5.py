@@ -15,20 +15,23 @@ check them against independent oracles:
 
 - :func:`log_ratio` / :func:`log_median_ratio` — curvature after adversarial training (5.2),
 - :func:`top_share` — how much of a sum its largest values carry (5.2),
-- :func:`summed_gradient_share` — a group's share of the summed gradient (5.3),
+- :func:`summed_gradient_share` — a group's share of the summed gradient (5.3, printed as a description),
 - :func:`collapse_fraction`, :func:`co_qualifies` — catastrophic overfitting of one run (5.4),
 - :func:`relative_reduction` — how much an error falls with more data (5.5),
 - :func:`early_stopping_gain` — robust overfitting of one run (5.6),
-- :func:`split_counts` — the scorecard's counts, paper claims apart from the book's (5.8).
+- :func:`scorecard_evidence` — every chapter's records for the scorecard, strictly (5.8),
+- :func:`split_counts` — the scorecard's counts: paper claims, the book's claims and its controls apart (5.8).
 """
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 
 from . import (
+    GROUP_OUTCOMES,
     HOLDS,
     INCONCLUSIVE,
     NOT_REPRODUCED,
@@ -38,6 +41,9 @@ from . import (
     IdentitySpec,
     _number,
     check_records,
+    committed_evidence,
+    evidence_dir,
+    load_evidence,
     paper_outcome,
 )
 
@@ -107,29 +113,24 @@ LEANS_MORE_THAN_STANDARD = ClaimSpec(
     chapter=5,
     group="ch5-leans-more-than-standard",
     paper="",
-    reading="the premise of MART / GAIRAT (low-margin samples deserve more weight)" + _NOT_EXPLAINED + ", read as: "
-    "the least-confident decile's share of the summed parameter gradient is larger for a PGD-trained model on its "
-    "PGD-5 training perturbations than for a standard-trained model on clean inputs (same seed)",
+    reading="Result 2's direction at the level of training (adversarial training leans on unconfident samples "
+    "more than standard training does)"
+    + _NOT_EXPLAINED
+    + ", read as: the least-confident decile's share of the summed parameter gradient is larger for a "
+    "PGD-trained model on its PGD-5 training perturbations than for a standard-trained model on clean inputs "
+    "(same seed)",
     statistic="share(PGD-trained, PGD-5 inputs) - share(standard-trained, clean inputs), "
     "share = <sum_{i in S} grad L_i, G> / |G|^2, S = least-confident decile",
     threshold=0.0,
     direction=">",
     reason="0 = adversarial training leans on the decile as much as standard training does (any trained net "
-    "already gives it most of the gradient, so a decile's size 0.1 is no baseline)",
+    "already gives it most of the gradient, so a decile's size 0.1 is no baseline); not a test of re-weighting "
+    "(MART / GAIRAT start from adversarial training giving low-margin samples too little weight)",
 )
-SHARE_RISES_UNDER_ATTACK = ClaimSpec(
-    name="ch5-share-rises-under-attack",
-    chapter=5,
-    group="ch5-share-rises-under-attack",
-    paper="",
-    reading="Result 2's direction at one number of steps (its 'exponential manner' in m is not tested), read as: "
-    "on a PGD-trained model, the least-confident decile's share of the summed gradient is larger on attacked "
-    "inputs than on clean inputs (same model, same samples)",
-    statistic="share under the attack - share on clean inputs",
-    threshold=0.0,
-    direction=">",
-    reason="0 = the attack leaves the decile's share unchanged; one record per attack and step size alpha",
-)
+#: Section 5.3's second question, whether the attack raises the unconfident decile's pull
+#: relative to the typical decile's (chapter 3's ``log r``, attacked minus clean), is recorded by
+#: chapter 3 (``ch3-training-log-ratio``, per training attack); chapter 5 only prints it, with
+#: the share and the size of each attack, as a description (a second record would duplicate it).
 
 # ----------------------------------------------------------------------------- 5.4 catastrophic overfitting
 CATASTROPHIC_OVERFITTING = ClaimSpec(
@@ -166,6 +167,7 @@ NO_COLLAPSE_UNDER_PGD = ClaimSpec(
     group="ch5-no-collapse-under-pgd",
     paper="",
     reading="control: multi-step PGD training at the same eps does not collapse",
+    control=True,
     statistic="collapse fraction 1 - final/peak PGD test accuracy (every run)",
     threshold=0.5,
     direction="<",
@@ -179,8 +181,10 @@ ROBUST_GAP_LARGER = ClaimSpec(
     chapter=5,
     group="ch5-robust-gap-larger",
     paper="",
-    reading=_DATA + "trained on 10% of the training set (a subset drawn per seed), PGD training's robust "
-    "generalisation gap (test - train robust error) exceeds standard training's clean gap (test - train clean error)",
+    reading="Schmidt et al. 2018's quantity, the generalisation gap, at one training-set size" + _NOT_EXPLAINED + ", "
+    "read as: trained on 10% of the training set (a subset drawn per seed), PGD training's robust "
+    "generalisation gap (test - train robust error) exceeds standard training's clean gap (test - train clean "
+    "error); it says the robust gap is larger at equal n, not that robustness needs more data",
     statistic="(robust test error - robust train error, PGD training) - (clean test - clean train error, standard)",
     threshold=0.0,
     direction=">",
@@ -231,6 +235,7 @@ NO_CLEAN_OVERFITTING = ClaimSpec(
     group="ch5-no-clean-overfitting",
     paper="",
     reading="control: standard training shows no such fall of clean test accuracy",
+    control=True,
     statistic="clean test accuracy at the best validation checkpoint - at the last checkpoint",
     threshold=0.03,
     direction="<",
@@ -347,18 +352,87 @@ def early_stopping_gain(val_curve, test_curve) -> float:
     return float(t[int(np.argmax(v))] - t[-1])
 
 
-def split_counts(records) -> dict:
-    """The scorecard's counts (section 5.8): identities, then claim records of the paper (``spec.paper``
-    set) apart from claim records of the book itself (``spec.paper == ""``: readings, controls)."""
-    records = check_records(records)
-    claims = [r for r in records if r.kind == "claim"]
-    out: dict = {"identities": sum(r.kind == "identity" for r in records)}
-    for whose, mine in (
-        ("paper", [r for r in claims if r.spec.paper]),
-        ("book", [r for r in claims if not r.spec.paper]),
+def scorecard_evidence(own, *, profile: str | None = None, chapters=(1, 2, 3, 4)) -> dict:
+    """Every chapter's records for the scorecard (section 5.8): ``{n: records}``, ``own`` (the
+    file chapter 5 just wrote) as chapter 5.
+
+    ``quick``: the committed files that ship with the package (:func:`committed_evidence`);
+    ``full``: none is committed, so the files this session's chapters wrote
+    (:func:`evidence_dir`). Strict: raises ``RuntimeError`` naming every chapter whose file
+    is missing or does not load, with the reason (and, in ``full``, the chapters to execute first).
+    """
+    from ..config import get_profile
+
+    profile = get_profile() if profile is None else profile
+    if profile not in ("quick", "full"):
+        raise ValueError(f"profile must be None, 'quick' or 'full', got {profile!r}.")
+    if isinstance(chapters, (str, bytes)) or not all(
+        isinstance(n, int) and not isinstance(n, bool) and 1 <= n != 5 for n in chapters
     ):
-        out[whose] = {o: sum(r.outcome == o for r in mine) for o in OUTCOMES}
+        raise TypeError(f"chapters must be chapter numbers other than 5 (ints >= 1), got {chapters!r}.")
+    paths = {n: committed_evidence(n) if profile == "quick" else evidence_dir() / f"ch{n}.json" for n in chapters}
+    paths[5] = Path(own)
+    out, failed = {}, {}
+    for n, path in sorted(paths.items()):
+        try:
+            out[n] = load_evidence(path)
+        except Exception as err:  # every failure is reported, with its reason
+            failed[n] = f"{type(err).__name__}: {err}"
+    if failed:
+        todo = ", ".join(map(str, failed))
+        where = (
+            f" (full profile: execute chapter(s) {todo} first, writing to {evidence_dir()})"
+            if profile == "full"
+            else ""
+        )
+        raise RuntimeError(
+            f"the scorecard needs every chapter's evidence{where}: "
+            + "; ".join(f"chapter {n}: {w}" for n, w in failed.items())
+        )
     return out
+
+
+def split_counts(records) -> dict:
+    """The scorecard's counts (section 5.8), paper claims, the book's claims and its controls apart.
+
+    Returns ``{"identities": n, "paper": ..., "book": ..., "controls": ...}``; each kind is
+    ``{"records": {outcome: n}, "claims": {claim outcome: n}}``. A record is a control if its
+    spec says so (``spec.control``), else the paper's if ``spec.paper`` is set, else the book's;
+    a claim is a group of records of one kind (its outcome from :func:`paper_outcome`).
+    """
+    records = check_records(records)
+    out: dict = {"identities": sum(r.kind == "identity" for r in records)}
+    kinds: dict[str, list] = {"paper": [], "book": [], "controls": []}
+    for r in records:
+        if r.kind == "claim":
+            kinds["controls" if r.spec.control else "paper" if r.spec.paper else "book"].append(r)
+    for kind, mine in kinds.items():
+        groups: dict[str, list] = {}
+        for r in mine:
+            groups.setdefault(r.spec.group, []).append(r)
+        out[kind] = {
+            "records": {o: sum(r.outcome == o for r in mine) for o in OUTCOMES},
+            "claims": {o: sum(paper_outcome(g) == o for g in groups.values()) for o in GROUP_OUTCOMES},
+        }
+    return out
+
+
+def counts_line(counts: dict) -> str:
+    """One line of :func:`split_counts`'s result: identities, then per kind ``paper 3 (2 holds, ...) from 5
+    records (...)`` (claims, i.e. groups, and their records), or ``controls: none``."""
+    keys = ("identities", "paper", "book", "controls")
+    if not isinstance(counts, dict) or not all(k in counts for k in keys):
+        raise TypeError("counts must be the dict that split_counts returns (identities, paper, book, controls).")
+    parts = [f"identities {counts['identities']}"]
+    for kind in ("paper", "book", "controls"):
+        rec, cls = counts[kind]["records"], counts[kind]["claims"]
+        words = lambda d: ", ".join(f"{n} {o}" for o, n in d.items() if n) or "none"  # noqa: E731
+        n = sum(rec.values())
+        if n == 0:
+            parts.append(f"{kind}: none")
+            continue
+        parts.append(f"{kind} {sum(cls.values())} ({words(cls)}) from {n} record{'' if n == 1 else 's'} ({words(rec)})")
+    return "; ".join(parts)
 
 
 # ----------------------------------------------------------------------------- the chapter's verdict in words
@@ -369,21 +443,22 @@ _FINDINGS = {
         "ch5-flatter-mean",
         "ch5-flatter-neighbourhood",
     ),
-    "adversarial training leans on the least-confident decile more than standard training": (
-        "ch5-leans-more-than-standard",
-    ),
-    "the attack raises that decile's share over clean inputs": ("ch5-share-rises-under-attack",),
+    "Result 2 at the level of training: adversarial training leans on the least-confident decile more than "
+    "standard training (not a test of re-weighting)": ("ch5-leans-more-than-standard",),
     "single-step (FGSM-RS) training overfits catastrophically": (
         "ch5-catastrophic-overfitting",
         "ch5-fgsm-pgd-gap",
     ),
-    "robust generalisation needs more data than clean generalisation": (
+    "at equal data the robust generalisation gap is larger than the clean one (not by itself a need for more data)": (
         "ch5-robust-gap-larger",
+    ),
+    "robust generalisation needs more data than clean generalisation": (
         "ch5-more-data-absolute",
         "ch5-more-data-relative",
     ),
     "adversarial training overfits (early stopping helps)": ("ch5-robust-overfitting",),
 }
+#: The controls (specs declared with ``control=True``): checks of the instrument, counted apart.
 _CONTROLS = {
     "PGD training does not collapse": ("ch5-no-collapse-under-pgd",),
     "standard training does not overfit": ("ch5-no-clean-overfitting",),
