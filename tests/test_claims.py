@@ -139,7 +139,7 @@ def test_verdict_counts_identities_apart_from_claims():
     text = cl.verdict(
         [EXACT.check(1e-15), UP.measure([0.8] * 4 + [0.81]), UP.measure([0.2] * 4 + [0.21], regime="large s")]
     )
-    assert text.splitlines()[0] == "Identities: 1 of 1 verified to round-off."
+    assert text.splitlines()[0] == "Identities: 1 of 1 verified against their stated tolerances."
     assert text.splitlines()[1] == "Claims: 2 records (1 holds, 1 not reproduced); as 1 claims: 1 holds in a regime."
     with pytest.raises(ValueError):
         cl.verdict([])

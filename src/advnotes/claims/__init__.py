@@ -447,7 +447,7 @@ def verdict(records) -> str:
     lines = []
     if ids:
         ok = sum(r.outcome == VERIFIED for r in ids)
-        lines.append(f"Identities: {ok} of {len(ids)} verified to round-off.")
+        lines.append(f"Identities: {ok} of {len(ids)} verified against their stated tolerances.")
     if cls:
         counts = {o: sum(c.outcome == o for c in cls) for o in OUTCOMES}
         head = ", ".join(f"{n} {o}" for o, n in counts.items() if n)

@@ -228,6 +228,7 @@ def _control(suffix: str, what: str, prediction: str) -> ClaimSpec:
         threshold=0.2,
         direction="<",
         reason=_CONTROL_REASON,
+        control=True,
     )
 
 
