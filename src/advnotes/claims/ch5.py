@@ -356,9 +356,9 @@ def scorecard_evidence(own, *, profile: str | None = None, chapters=(1, 2, 3, 4)
     """Every chapter's records for the scorecard (section 5.8): ``{n: records}``, ``own`` (the
     file chapter 5 just wrote) as chapter 5.
 
-    ``quick``: the committed files that ship with the package (:func:`committed_evidence`);
+    ``quick``: the committed files that ship with the package (:func:`~advnotes.claims.committed_evidence`);
     ``full``: none is committed, so the files this session's chapters wrote
-    (:func:`evidence_dir`). Strict: raises ``RuntimeError`` naming every chapter whose file
+    (:func:`~advnotes.claims.evidence_dir`). Strict: raises ``RuntimeError`` naming every chapter whose file
     is missing or does not load, with the reason (and, in ``full``, the chapters to execute first).
     """
     from ..config import get_profile
@@ -398,7 +398,7 @@ def split_counts(records) -> dict:
     Returns ``{"identities": n, "paper": ..., "book": ..., "controls": ...}``; each kind is
     ``{"records": {outcome: n}, "claims": {claim outcome: n}}``. A record is a control if its
     spec says so (``spec.control``), else the paper's if ``spec.paper`` is set, else the book's;
-    a claim is a group of records of one kind (its outcome from :func:`paper_outcome`).
+    a claim is a group of records of one kind (its outcome from :func:`~advnotes.claims.paper_outcome`).
     """
     records = check_records(records)
     out: dict = {"identities": sum(r.kind == "identity" for r in records)}
