@@ -481,7 +481,10 @@ def _error(value: float) -> str:
 
 
 def identity_table(records) -> str:
-    """A markdown table of identity records (round-off-sized errors as power-of-ten bounds, larger ones with three digits)."""
+    """A markdown table of identity records.
+
+    Round-off-sized errors print as power-of-ten bounds, larger ones with three digits.
+    """
     ids = [r for r in check_records(records) if r.kind == "identity"]
     if not ids:
         raise ValueError("no identity records to tabulate.")
