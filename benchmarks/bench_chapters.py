@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import platform
 import sys
@@ -110,6 +109,13 @@ def time_notebook(path: Path, *, timeout: int = 600, env: dict | None = None) ->
                 os.environ[key] = value
 
 
+def _sibling_scripts_importable() -> None:
+    """Let this script import the other scripts of ``benchmarks/`` (``report.py``...), however it was loaded."""
+    here = str(Path(__file__).resolve().parent)
+    if here not in sys.path:
+        sys.path.insert(0, here)
+
+
 def train_ensemble_quick(*, steps: int | None = None, repeats: int | None = None) -> str:
     """The table of ``bench_train_ensemble.py --quick`` on the CPU, for the Benchmarks appendix.
 
@@ -119,9 +125,7 @@ def train_ensemble_quick(*, steps: int | None = None, repeats: int | None = None
     ``report.py``. The CPU only, so that the table has the same rows on every machine.
     ``steps`` and ``repeats`` override the quick setting (50 steps, 3 repeats).
     """
-    here = str(Path(__file__).resolve().parent)
-    if here not in sys.path:
-        sys.path.insert(0, here)
+    _sibling_scripts_importable()
     import bench_train_ensemble
     import report
 
@@ -154,15 +158,10 @@ def provenance(payload: dict) -> str:
     )
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``*.tmp`` and rename it, so a killed run leaves no half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def main(argv=None) -> int:
+    _sibling_scripts_importable()
+    import report  # benchmarks/report.py: the shared results writer
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", type=Path, help="notebooks to time (default: those in _toc.yml)")
     parser.add_argument("--out", type=Path, default=RESULTS / "chapters.json", help="JSON output (.md beside it)")
@@ -208,8 +207,8 @@ def main(argv=None) -> int:
         "total_s": sum(r["seconds"] for r in rows),
         "table_markdown": table,
     }
-    write_atomic(args.out, json.dumps(payload, indent=2) + "\n")
-    write_atomic(args.out.with_suffix(".md"), table + "\n\n" + provenance(payload) + "\n")
+    report.write_json(args.out, payload)
+    report.write_atomic(args.out.with_suffix(".md"), table + "\n\n" + provenance(payload) + "\n")
     print(table)
     print("\n" + provenance(payload))
     if failed:

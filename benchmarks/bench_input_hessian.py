@@ -28,8 +28,6 @@ and its load.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import platform
 import statistics
 import sys
@@ -131,14 +129,6 @@ def run_size(n: int, samples: int, dense_repeats: int, fast_repeats: int, *, see
     }
 
 
-def write_json(path: Path, payload: dict) -> None:
-    """Write atomically (``*.tmp`` then rename), so a killed run leaves no half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2) + "\n")
-    os.replace(tmp, path)
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="n = 64, 784 with fewer repeats (a few seconds)")
@@ -152,14 +142,7 @@ def main(argv=None) -> int:
         help="torch CPU threads for both routes (default 1: stable timings on a shared machine; 0: torch's default)",
     )
     args = parser.parse_args(argv)
-    if not args.rtol > 0:
-        parser.error(f"--rtol must be positive, got {args.rtol}")
-    if args.threads < 0:
-        parser.error(f"--threads must be >= 0, got {args.threads}")
-    if args.threads > 0:
-        # Multi-threaded eigh slows down several-fold when another process holds a core (threads wait on
-        # each other), so one thread gives the reproducible comparison; both routes get the same.
-        torch.set_num_threads(args.threads)
+    report.apply_run_options(parser, args)
     sizes = QUICK if args.quick else FULL
     out = args.out or RESULTS / ("input_hessian_quick.json" if args.quick else "input_hessian.json")
 
@@ -183,7 +166,7 @@ def main(argv=None) -> int:
         )
     else:
         print(f"(the {SPEEDUP_TARGET:,.0f}× target applies at n = {TARGET_N}; run without --quick)")
-    write_json(
+    report.write_json(
         out,
         {
             "benchmark": "input_hessian_eig (C x C) vs torch.func.hessian + torch.linalg.eigh (dense)",

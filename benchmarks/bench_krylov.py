@@ -33,7 +33,6 @@ reported, not enforced (timings depend on the machine and its load).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -146,14 +145,6 @@ def power_vs_lanczos(ratio: float, *, seed: int) -> dict:
     return out
 
 
-def write_json(path: Path, payload: dict) -> None:
-    """Write atomically (``*.tmp`` then rename), so a killed run leaves no half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2) + "\n")
-    os.replace(tmp, path)
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one spectrum, 2 repeats (a few seconds)")
@@ -162,12 +153,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1; 0: torch's default)")
     args = parser.parse_args(argv)
-    if not args.rtol > 0:
-        parser.error(f"--rtol must be positive, got {args.rtol}")
-    if args.threads < 0:
-        parser.error(f"--threads must be >= 0, got {args.threads}")
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)  # NumPy/ARPACK's BLAS threads: set OMP_NUM_THREADS=1 in the shell
+    report.apply_run_options(parser, args)
     out = args.out or RESULTS / ("krylov_quick.json" if args.quick else "krylov.json")
     spectra, repeats = (BULK_MAX[:1], 2) if args.quick else (BULK_MAX, 5)
 
@@ -204,7 +190,7 @@ def main(argv=None) -> int:
     worst = max(r["time_ratio"] for r in rows)
     print(f"Lanczos time / eigsh time: at most {worst:.2f} (target {RATIO_TARGET:g}: {'met' if within else 'NOT met'})")
     payload["accurate"], payload["ratio_target_met"] = accurate, within
-    write_json(out, payload)
+    report.write_json(out, payload)
     print(f"wrote {out.relative_to(Path.cwd()) if out.is_relative_to(Path.cwd()) else out}")
     return 0 if accurate else 1
 

@@ -55,7 +55,7 @@ from advnotes.models import mlp
 from advnotes.training import train, train_ensemble
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import bench_chapters  # noqa: E402  (machine_info, write_atomic)
+import bench_chapters  # noqa: E402  (machine_info)
 import report  # noqa: E402  (benchmarks/report.py: the one table formatter, shared with the book)
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -223,12 +223,7 @@ def main(argv=None) -> int:
         help="torch CPU threads (default 1: the chapters' quick profile, stable on a shared machine; 0: keep torch's)",
     )
     args = parser.parse_args(argv)
-    if not args.rtol > 0:
-        parser.error(f"--rtol must be positive, got {args.rtol}")
-    if args.threads < 0:
-        parser.error(f"--threads must be >= 0, got {args.threads}")
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
+    report.apply_run_options(parser, args)
     out = args.out or RESULTS / ("train_ensemble_quick.json" if args.quick else "train_ensemble.json")
 
     start = time.perf_counter()
@@ -244,7 +239,7 @@ def main(argv=None) -> int:
             f"(target <= {RATIO_TARGET:g}: {'met' if r['target_met'] else 'NOT met'}; "
             f"{r['cpu_ratio']:.2f} x its CPU time)"
         )
-    bench_chapters.write_atomic(
+    report.write_atomic(
         out,
         json.dumps(
             {

@@ -5,12 +5,16 @@ rows for the book, where every wall time is written ``⏱ 12.3 ms`` and every sp
 ratio ``speed-up ×123``: the two forms ``tests/nbval_sanitize.cfg`` masks, so that
 re-executing the page changes no stored byte when only the machine's speed differs.
 Everything else in a table (sizes, product counts, errors) is deterministic on a
-given machine.
+given machine. The few lines every benchmark script shares (an atomic JSON write, the
+``--rtol``/``--threads`` checks) live here too, once.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import os
+from pathlib import Path
 
 __all__ = [
     "chapters_table",
@@ -21,7 +25,36 @@ __all__ = [
     "krylov_table",
     "lanczos_table",
     "train_ensemble_table",
+    "apply_run_options",
+    "write_atomic",
+    "write_json",
 ]
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``*.tmp`` and rename it, so a killed run leaves no half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def write_json(path: Path, payload: dict) -> None:
+    """A benchmark's results file: indented JSON, written atomically."""
+    write_atomic(path, json.dumps(payload, indent=2) + "\n")
+
+
+def apply_run_options(parser, args) -> None:
+    """Check a benchmark's ``--rtol`` (> 0) and ``--threads`` (>= 0; 0 keeps torch's default) and set the threads."""
+    if not args.rtol > 0:
+        parser.error(f"--rtol must be positive, got {args.rtol}")
+    if args.threads < 0:
+        parser.error(f"--threads must be >= 0, got {args.threads}")
+    if args.threads > 0:
+        import torch
+
+        torch.set_num_threads(args.threads)
 
 
 def fmt_time(seconds: float) -> str:

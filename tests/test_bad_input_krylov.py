@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from test_bad_input import RAW, A, E, T, _origin_is_advnotes, case, lazy, resolve
+from test_bad_input import A, E, T, assert_refused, case, lazy
 
 from advnotes import krylov
 
@@ -94,16 +94,7 @@ EXEMPT = {
 
 @pytest.mark.parametrize("fn, build, error, match, env", CASES)
 def test_bad_input_is_refused_by_advnotes(fn, build, error, match, env, monkeypatch):
-    for k, val in (env or {}).items():
-        monkeypatch.setenv(k, val)
-    args, kwargs = build()
-    torch.set_num_threads(1)
-    with pytest.raises(error, match=match) as excinfo:
-        resolve(fn)(*args, **kwargs)
-    msg = str(excinfo.value)
-    for raw in RAW:
-        assert raw not in msg, f"torch/NumPy wording leaked: {raw!r} in {msg!r}"
-    assert _origin_is_advnotes(excinfo), f"raised outside advnotes: {excinfo.traceback[-1]}"
+    assert_refused(fn, build, error, match, env, monkeypatch)
 
 
 def test_every_public_name_of_krylov_is_in_the_table():
