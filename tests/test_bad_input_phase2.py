@@ -38,8 +38,6 @@ from test_bad_input import (
     x,
     y,
 )
-from test_bad_input_krylov import CASES as KRYLOV_CASES
-from test_bad_input_krylov import EXEMPT as KRYLOV_EXEMPT
 from torch import nn
 
 import advnotes
@@ -1307,6 +1305,22 @@ def public_functions() -> set[str]:
             if inspect.isclass(obj) and issubclass(obj, nn.Module) and "forward" in vars(obj):
                 names.add(f"{short}.{name}.forward")
     return names
+
+
+def _other_tables() -> tuple[list, dict]:
+    """CASES and EXEMPT of every further ``tests/test_bad_input_<topic>.py`` (one file per topic, each running its
+    own cases through ``assert_refused``)."""
+    cases, exempt = [], {}
+    for path in sorted(Path(__file__).parent.glob("test_bad_input_*.py")):
+        if path.stem == Path(__file__).stem:
+            continue
+        mod = importlib.import_module(path.stem)
+        cases += list(getattr(mod, "CASES", []))
+        exempt.update(getattr(mod, "EXEMPT", {}))
+    return cases, exempt
+
+
+KRYLOV_CASES, KRYLOV_EXEMPT = _other_tables()
 
 
 def test_every_public_function_of_every_module_is_covered():

@@ -27,6 +27,14 @@ higher to allow longer evaluations).
 
 The theory of chapter 2 is about the *unprojected* attack; chapters that test it say so
 where they leave this threat model, and why.
+
+**MNIST-1D** (the second setting, :mod:`advnotes.settings`): the generator standardises
+the signals (each coordinate has mean ~0 and standard deviation 0.8-1.1; pooled, 1.0)
+and there is no pixel box, so budgets are in units of the signal's standard deviation
+and attacks project onto the ball only (``clamp=None``). ``MNIST1D_EPS`` = 0.25 sigma
+keeps the digits' budget *relative to the data's spread*: 0.1 pixel units is 0.27 of
+the digits' pooled standard deviation (0.376). ``MNIST1D_EPS_SWEEP`` scales the digits
+sweep by the same factor (0.5, 1, 2 and 3 times the headline budget).
 """
 
 from __future__ import annotations
@@ -46,6 +54,9 @@ BOX = (0.0, 1.0)
 EPS = 0.1
 #: Budgets of the sweeps (0.3: MNIST's customary budget).
 EPS_SWEEP = (0.05, 0.1, 0.2, 0.3)
+#: MNIST-1D: the headline budget in units of the signal's standard deviation, and its sweep.
+MNIST1D_EPS = 0.25
+MNIST1D_EPS_SWEEP = (0.125, 0.25, 0.5, 0.75)
 #: Evaluation PGD: steps and starts (the first at the clean input, the others random).
 EVAL_STEPS = 20
 EVAL_RESTARTS = 5
@@ -62,8 +73,32 @@ STATEMENT = (
     f"{EVAL_RESTARTS - 1} random points of the ball), worst case per input."
 )
 
+STATEMENT_MNIST1D = (
+    "Threat model on MNIST-1D: standardised signals (unit standard deviation), no box; L-inf budget "
+    f"eps = {MNIST1D_EPS:g} standard deviations (sweeps: "
+    + ", ".join(f"{e:g}" for e in MNIST1D_EPS_SWEEP)
+    + "), the digits' budget relative to the data's spread; every attack projects onto the eps-ball; "
+    "robust accuracy as on digits."
+)
 
-def training_attack(kind: str, *, eps: float = EPS, steps: int = TRAIN_STEPS, step_size: float | None = None):
+
+def _check_clamp(clamp):
+    if clamp is None:
+        return None
+    ok = isinstance(clamp, tuple) and len(clamp) == 2
+    if ok:
+        try:
+            lo, hi = float(clamp[0]), float(clamp[1])
+        except (TypeError, ValueError):
+            ok = False
+    if not ok or not lo < hi:
+        raise ValueError(f"clamp must be None or a (low, high) tuple with low < high, got {clamp!r}.")
+    return (lo, hi)
+
+
+def training_attack(
+    kind: str, *, eps: float = EPS, steps: int = TRAIN_STEPS, step_size: float | None = None, clamp=BOX
+):
     """The attack ``(model, x, y) -> delta`` used inside training, under the threat model.
 
     ``kind``: ``"pgd"`` (sign-gradient L-inf PGD, step ``2.5 eps / steps``, no random
@@ -71,23 +106,25 @@ def training_attack(kind: str, *, eps: float = EPS, steps: int = TRAIN_STEPS, st
     ascent, projected onto the ball and the box; ``step_size`` is required because the
     gradient's size is the model's, not the budget's), ``"fgsm"`` (FGSM-RS of Wong et al.:
     random start, step ``1.25 eps``; draws from torch's global generator).
+    ``clamp``: the box (``BOX`` for digits; ``None`` for MNIST-1D, which has none).
     """
     if not isinstance(kind, str) or kind not in ("pgd", "ascent", "fgsm"):
         raise ValueError(f"kind must be 'pgd', 'ascent' or 'fgsm', got {kind!r}.")
     eps = check_positive("eps", eps)
     steps = _check_steps(steps)
+    clamp = _check_clamp(clamp)
     if step_size is not None:
         step_size = check_positive("step_size", step_size)
     if kind == "pgd":
         size = 2.5 * eps / steps if step_size is None else step_size
-        return partial(pgd_linf, eps=eps, step_size=size, steps=steps, clamp=BOX)
+        return partial(pgd_linf, eps=eps, step_size=size, steps=steps, clamp=clamp)
     if kind == "ascent":
         if step_size is None:
             raise ValueError("the gradient-ascent attack needs step_size (its steps are not normalised).")
-        return partial(gradient_ascent, eps=eps, step_size=step_size, steps=steps, clamp=BOX)
+        return partial(gradient_ascent, eps=eps, step_size=step_size, steps=steps, clamp=clamp)
     if kind == "fgsm":
         return partial(
-            fgsm, eps=eps, step_size=1.25 * eps if step_size is None else step_size, clamp=BOX, random_start=True
+            fgsm, eps=eps, step_size=1.25 * eps if step_size is None else step_size, clamp=clamp, random_start=True
         )
     raise ValueError(f"kind must be 'pgd', 'ascent' or 'fgsm', got {kind!r}.")
 
@@ -101,13 +138,16 @@ def robust_accuracy(
     steps: int = EVAL_STEPS,
     restarts: int = EVAL_RESTARTS,
     seed: int = 0,
+    clamp=BOX,
 ) -> float:
     """Accuracy under L-inf PGD with random restarts (worst case over restarts, per input).
 
     The first run starts at ``delta = 0``, the others at uniform random points of the
     ball (a CPU generator seeded with ``seed``), so ``restarts=1`` is plain PGD.
+    ``clamp``: the box (``None`` for MNIST-1D).
     """
     eps = check_positive("eps", eps)
+    clamp = _check_clamp(clamp)
     steps = _check_steps(steps)
     restarts = check_positive("restarts", restarts, integer=True)
     check_at_most(
@@ -130,7 +170,7 @@ def robust_accuracy(
                 eps=eps,
                 step_size=2.5 * eps / steps,
                 steps=steps,
-                clamp=BOX,
+                clamp=clamp,
                 random_start=r > 0,
                 generator=gen,
             )
