@@ -24,7 +24,7 @@ def test_sequences_intervals_formats_and_scalars():
     )
     assert text.splitlines() == [
         "T",
-        "k  ci            share  t",
+        "k            ci  share  t",
         "-  ------------  -----  -",
         "x  [0.12, 0.57]  25.0%  3",
     ]
