@@ -6,12 +6,15 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CHAPTERS := $(sort $(wildcard book/*.ipynb))
+# Chapter 5's scorecard reads every other chapter's evidence, so it runs last in `make full`.
+SCORECARD := book/ch5_prior_findings.ipynb
+FULL_CHAPTERS := $(filter-out $(SCORECARD),$(CHAPTERS)) $(SCORECARD)
 # One BLAS thread per process: the two pytest workers share the two cores, and stored outputs
 # (make execute) do not depend on the thread count.
 BLAS_ENV  := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 NBVAL_ENV := $(BLAS_ENV) ADVNOTES_PROFILE=quick
 
-.PHONY: all venv book test unit nbval build-strict browser execute lint bench clean
+.PHONY: all venv book test unit nbval build-strict browser execute full lint bench clean
 
 all: book
 
@@ -57,6 +60,12 @@ browser: build-strict
 ## make execute: re-run chapters in place (quick profile), storing outputs without volatile metadata
 execute: $(STAMP)
 	$(BLAS_ENV) $(BIN)/python scripts/execute.py $(CHAPTERS)
+
+## make full: every chapter in the full profile (bigger models and sweeps; meant for a GPU, runs on a
+## CPU in minutes per chapter). The executed pages go to _build/full/, the evidence to
+## src/advnotes/evidence/full/ (committed; the reproducibility appendix shows its scorecard).
+full: $(STAMP)
+	ADVNOTES_PROFILE=full $(BLAS_ENV) $(BIN)/python scripts/execute.py --output-dir _build/full $(FULL_CHAPTERS)
 
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done

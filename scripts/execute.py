@@ -9,7 +9,8 @@ addresses, the machine's kernel and CPU names), the stored output is kept. Conse
 stream outputs are merged (stdout before stderr), as the kernel splits a cell's printing
 into messages at timing-dependent points. The kernel runs with one BLAS thread
 (BLAS_THREADS), as under nbval. Set ADVNOTES_PROFILE=full to execute the full profile
-instead (do not commit those outputs: nbval checks the quick ones).
+instead, with ``--output-dir`` so the quick outputs nbval checks stay in place (``make full``
+does both; the chapters' evidence then goes to ``book/evidence/full/``).
 """
 
 from __future__ import annotations
@@ -116,7 +117,7 @@ def clean(nb: nbformat.NotebookNode) -> None:
                 out.get("metadata", {}).pop("execution", None)
 
 
-def execute(path: Path, timeout: int) -> float:
+def execute(path: Path, timeout: int, output_dir: Path | None = None) -> float:
     nb = nbformat.read(path, as_version=4)
     stored = copy.deepcopy(nb)
     normalise(stored)
@@ -133,7 +134,11 @@ def execute(path: Path, timeout: int) -> float:
     clean(nb)
     normalise(nb)
     keep_stable_outputs(stored, nb, load_sanitizers())
-    nbformat.write(nb, path)
+    if output_dir is None:
+        nbformat.write(nb, path)
+    else:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, output_dir / path.name)
     return elapsed
 
 
@@ -141,6 +146,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="+", type=Path)
     parser.add_argument("--timeout", type=int, default=600, help="seconds per cell (default 600)")
+    parser.add_argument(
+        "--output-dir",
+        type=Path,
+        default=None,
+        help="write the executed notebooks here instead of in place (the full profile: `make full`)",
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("ADVNOTES_PROFILE", "quick")
     os.environ.update(BLAS_THREADS)
@@ -148,7 +159,7 @@ def main(argv=None) -> int:
         if not path.is_file():
             print(f"no such notebook: {path}", file=sys.stderr)
             return 2
-        seconds = execute(path, args.timeout)
+        seconds = execute(path, args.timeout, args.output_dir)
         print(f"executed {path} in {seconds:.1f} s (profile {os.environ['ADVNOTES_PROFILE']})")
     return 0
 
