@@ -306,3 +306,36 @@ def test_controls_are_counted_apart_from_claims(tmp_path):
     path.write_text(json.dumps(data))
     with pytest.raises(RuntimeError, match="control"):
         load_evidence(path)
+
+
+def test_intervention_field_is_recorded_and_checked_on_load(tmp_path):
+    import json
+
+    from advnotes.claims import REGISTRY, ClaimSpec, load_evidence
+
+    spec = ClaimSpec(
+        name="test-intervention-field",
+        chapter=0,
+        group="test-intervention",
+        paper="",
+        reading="the intervention lowers the statistic",
+        statistic="difference",
+        threshold=0.0,
+        direction="<",
+        reason="no change is zero",
+        intervention="cut the path",
+    )
+    try:
+        rec = spec.measure([-1.0, -1.1, -0.9, -1.0, -1.2], setting="synthetic")
+        js = rec.to_json()
+        assert js["intervention"] == "cut the path"
+        path = tmp_path / "ch0.json"
+        path.write_text(json.dumps({"chapter": 0, "records": [js]}))
+        (loaded,) = load_evidence(path)
+        assert loaded.spec.intervention == "cut the path" and loaded.outcome == rec.outcome == "holds"
+        js["intervention"] = "something else"
+        path.write_text(json.dumps({"chapter": 0, "records": [js]}))
+        with pytest.raises(RuntimeError, match="recorded for the intervention 'something else'"):
+            load_evidence(path)
+    finally:
+        REGISTRY.pop("test-intervention-field", None)

@@ -236,6 +236,9 @@ class ClaimSpec:
     ``threshold`` and ``direction`` are the criterion, ``reason`` says why that value.
     ``control=True`` marks a control (a check of the instrument or a baseline that the
     claims are read against): verdicts and scorecards count controls apart from claims.
+    ``intervention`` names the change to the mechanism a claim of chapter 6 tests ("" for
+    the claims of chapters 1-5); its prediction is the claim's ``reading``, declared before
+    the run.
     """
 
     name: str
@@ -248,9 +251,10 @@ class ClaimSpec:
     direction: str
     reason: str
     control: bool = False
+    intervention: str = ""
 
     def __post_init__(self):
-        _check_spec_fields(self, ("group", "paper", "reading", "statistic", "reason"))
+        _check_spec_fields(self, ("group", "paper", "reading", "statistic", "reason", "intervention"))
         if self.direction not in (">", "<"):
             raise ValueError(f"claim {self.name!r}: direction must be '>' or '<'.")
         if not isinstance(self.control, bool):
@@ -408,6 +412,8 @@ class Claim:
             rec["regime"] = self.regime
         if self.spec.control:
             rec["control"] = True
+        if self.spec.intervention:
+            rec["intervention"] = self.spec.intervention
         return rec
 
 
@@ -683,6 +689,11 @@ def record_from_json(rec: dict) -> Identity | Claim:
         if bool(rec.get("control", False)) != spec.control:
             raise RuntimeError(
                 f"{rec['name']}: recorded and declared differ on being a control; re-execute the chapter."
+            )
+        if rec.get("intervention", "") != spec.intervention:
+            raise RuntimeError(
+                f"{rec['name']}: recorded for the intervention {rec.get('intervention', '')!r}, but declared for "
+                f"{spec.intervention!r}; re-execute the chapter."
             )
         if (st["name"], st["threshold"], st["direction"]) != (spec.statistic, spec.threshold, spec.direction):
             raise RuntimeError(
