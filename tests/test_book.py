@@ -13,20 +13,22 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = sorted((ROOT / "book").glob("*.ipynb"))
 SETUP_HEAD = """\
-# Setup: on Colab, install the advnotes release these outputs come from; elsewhere nothing is installed.
+# Setup: on Colab, install the advnotes release these outputs come from;
+# elsewhere nothing is installed.
 import importlib.metadata
 import subprocess
 import sys
 
-RELEASE = "0.2.0"  # the advnotes version (git tag v0.2.0) this page was executed with
+RELEASE = "0.2.0"  # the advnotes version (git tag v0.2.0) of these outputs
 if "google.colab" in sys.modules:
     try:
         installed = importlib.metadata.version("advnotes")
     except importlib.metadata.PackageNotFoundError:
         installed = None
-    if installed != RELEASE:  # missing, or an older/newer copy: install the matching release
+    if installed != RELEASE:  # missing, older or newer: install the release
         package = f"advnotes @ git+https://github.com/advnotes/advnotes@v{RELEASE}"
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--upgrade", package], check=True)
+        pip = [sys.executable, "-m", "pip", "install", "-q", "--upgrade", package]
+        subprocess.run(pip, check=True)
 """.splitlines()
 
 
