@@ -63,9 +63,11 @@ execute: $(STAMP)
 
 ## make full: every chapter in the full profile (bigger models and sweeps; meant for a GPU, runs on a
 ## CPU in minutes per chapter). The executed pages go to _build/full/, the evidence to
-## src/advnotes/evidence/full/ (committed; the reproducibility appendix shows its scorecard).
+## src/advnotes/evidence/full/ and the wall times to benchmarks/results/full_profile.md (both committed;
+## the reproducibility appendix shows the full-profile scorecard and the times).
 full: $(STAMP)
-	ADVNOTES_PROFILE=full $(BLAS_ENV) $(BIN)/python scripts/execute.py --output-dir _build/full $(FULL_CHAPTERS)
+	ADVNOTES_PROFILE=full $(BLAS_ENV) $(BIN)/python scripts/execute.py --output-dir _build/full \
+		--times benchmarks/results/full_profile.md $(FULL_CHAPTERS)
 
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done

@@ -152,16 +152,45 @@ def main(argv=None) -> int:
         default=None,
         help="write the executed notebooks here instead of in place (the full profile: `make full`)",
     )
+    parser.add_argument(
+        "--times",
+        type=Path,
+        default=None,
+        help="also write a Markdown table of the wall time per notebook here (`make full` records its run)",
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("ADVNOTES_PROFILE", "quick")
     os.environ.update(BLAS_THREADS)
+    times = []
     for path in args.notebooks:
         if not path.is_file():
             print(f"no such notebook: {path}", file=sys.stderr)
             return 2
         seconds = execute(path, args.timeout, args.output_dir)
         print(f"executed {path} in {seconds:.1f} s (profile {os.environ['ADVNOTES_PROFILE']})")
+        times.append((path.stem, seconds))
+    if args.times is not None:
+        write_times(args.times, times, os.environ["ADVNOTES_PROFILE"])
     return 0
+
+
+def write_times(path: Path, times: list[tuple[str, float]], profile: str) -> None:
+    """A Markdown table of wall times (seconds) per notebook, with the machine it ran on."""
+    import platform
+
+    import torch
+
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU ({os.cpu_count()} cores)"
+    lines = [
+        f"Profile `{profile}` on {device}, {platform.python_implementation()} {platform.python_version()}, "
+        f"torch {torch.__version__}, one BLAS thread.",
+        "",
+        "| notebook | wall time (s) |",
+        "| --- | ---: |",
+    ]
+    lines += [f"| {name} | {seconds:.1f} |" for name, seconds in times]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
