@@ -126,6 +126,3 @@ def input_gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.
     """Input gradient ``g = W^T (p - e_y)`` (B, n) of the per-example CE loss."""
     W, p, y = _logits_and_map(model, x, y)
     return torch.einsum("bcn,bc->bn", W, _residual(p, y))
-
-
-from .param_hessian import param_hessian_top_eig  # noqa: E402,F401  (chapter 4)

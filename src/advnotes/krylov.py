@@ -330,7 +330,7 @@ def _fmt(res) -> str:
 # ----------------------------------------------------------------------------- Lanczos / Arnoldi (Krylov-Schur)
 
 
-def _krylov(op, v, *, k: int, tol: float, max_matvec: int, m: int, keep: int, symmetric: bool, seed: int):
+def _krylov(op, v, *, k: int, tol: float, max_matvec: int, m: int, keep: int, symmetric: bool, seed: int, callback):
     """Restarted Lanczos (``symmetric``) or Arnoldi in Krylov-Schur form.
 
     Invariant: ``A V[:p]^T = V[:p]^T T[:p, :p] + V[p]^T b^T`` with ``b = T[p, :p]`` (the coupling row). After
@@ -357,6 +357,8 @@ def _krylov(op, v, *, k: int, tol: float, max_matvec: int, m: int, keep: int, sy
         else:
             T[: j + 1, j] = h
         theta, S = _ritz(T[:p, :p], symmetric)
+        if callback is not None:
+            callback(prod.n, theta[: min(k, p)].copy())
         scale = max(scale, float(np.abs(theta).max()), before)
         invariant = beta <= 1e-12 * max(before, 1e-300) or p == n
         if invariant:
@@ -448,7 +450,7 @@ def _complex_of(dtype: torch.dtype) -> torch.dtype:
 # ----------------------------------------------------------------------------- power iteration
 
 
-def _power(op, v, *, tol: float, max_matvec: int):
+def _power(op, v, *, tol: float, max_matvec: int, callback):
     """Power iteration stopped when ``||A v - theta v|| <= tol |theta|`` (``theta = v^T A v``, ``|v| = 1``)."""
     prod = _Products(op)
     while True:
@@ -458,6 +460,8 @@ def _power(op, v, *, tol: float, max_matvec: int):
         res = float(r.norm())
         if not (math.isfinite(res) and math.isfinite(theta)):
             raise prod.not_finite()
+        if callback is not None:
+            callback(prod.n, np.array([theta]))
         rel = res / abs(theta) if theta != 0 else math.inf
         if res <= tol * abs(theta) or res == 0.0:
             break
@@ -537,6 +541,7 @@ def top_eig(
     seed: int = 0,
     max_basis: int | None = None,
     return_info: bool = False,
+    callback=None,
 ):
     """The ``k`` wanted eigenpairs of an :class:`Operator`, and the number of products used.
 
@@ -580,6 +585,12 @@ def top_eig(
     descending order (of real part), unit eigenvectors: in ``op.dtype`` for a symmetric operator
     (and for ``'power'`` on one), complex (``complex128`` for float64) otherwise. With
     ``return_info=True`` a :class:`KrylovInfo` is appended.
+
+    ``callback(n_matvec, ritz_values)``, if given, is called after every product with the
+    current estimates of the wanted eigenvalues (a NumPy array, best first: the top Ritz values
+    of the projected problem, or power iteration's Rayleigh quotient); it costs nothing of the
+    operator's size (benchmarks use it to see when an estimate reaches a reference). Not with
+    ``'arpack'``, whose iterations are inside SciPy.
     """
     _check_operator(op)
     size = int(op.size)
@@ -591,6 +602,10 @@ def top_eig(
     return_info = check_bool("return_info", return_info)
     if method not in _METHODS:
         raise ValueError(f"method must be one of {', '.join(map(repr, _METHODS))}, got {method!r}.")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be None or a callable (n_matvec, ritz_values), got {type(callback).__name__}.")
+    if callback is not None and method == "arpack":
+        raise ValueError("callback is not available with method='arpack' (its iterations run inside SciPy).")
     if k >= size:
         raise ValueError(f"k={k} must be smaller than the operator's size {size}; use torch.linalg.eigh/eig for all.")
     symmetric = bool(op.symmetric) and method != "arnoldi"
@@ -607,7 +622,7 @@ def top_eig(
     if method == "power":
         if k != 1:
             raise ValueError("method='power' finds one eigenpair; use k=1, or method='lanczos' for k > 1.")
-        theta, x, info = _power(op, v, tol=tol, max_matvec=max_matvec)
+        theta, x, info = _power(op, v, tol=tol, max_matvec=max_matvec, callback=callback)
         if op.symmetric:
             vals = torch.tensor([theta], dtype=op.dtype, device=op.device)
             vecs = x.to(op.dtype).reshape(-1, 1)
@@ -620,6 +635,15 @@ def top_eig(
     else:
         keep = min(k + (m - k) // 2, m - 1)
         vals, vecs, info = _krylov(
-            op, v, k=k, tol=tol, max_matvec=max_matvec, m=m, keep=keep, symmetric=symmetric, seed=seed
+            op,
+            v,
+            k=k,
+            tol=tol,
+            max_matvec=max_matvec,
+            m=m,
+            keep=keep,
+            symmetric=symmetric,
+            seed=seed,
+            callback=callback,
         )
     return (vals, vecs, info.n_matvec, info) if return_info else (vals, vecs, info.n_matvec)

@@ -55,6 +55,7 @@ __all__ = [
     "attack_in_theta",
     "training_gradient_fn",
     "check_ascent",
+    "check_projection",
     "check_delta",
     "hvp_clean",
     "hvp_fixed_delta",
@@ -135,6 +136,14 @@ def _model_data(model: nn.Module, x, y) -> tuple[ParamSpace, torch.Tensor, torch
     return ParamSpace(model), x, y
 
 
+def _check_product_input(v, size: int) -> None:
+    """The cheap check of every ``matvec``: a tensor of shape ``(size,)`` (finiteness is the solver's business)."""
+    if not isinstance(v, torch.Tensor):
+        raise TypeError(f"v must be a torch.Tensor of shape ({size},), got {type(v).__name__}.")
+    if v.shape != (size,):
+        raise ValueError(f"v must be a torch.Tensor of shape ({size},), got {tuple(v.shape)}.")
+
+
 def check_delta(delta, x: torch.Tensor) -> torch.Tensor:
     """A finite perturbation shaped like ``x``, detached, in ``x``'s dtype and on its device."""
     if not isinstance(delta, torch.Tensor):
@@ -156,6 +165,12 @@ def check_ascent(step_size, steps, eps=None, clamp=None) -> tuple[float, int]:
     step_size = check_positive("step_size", step_size)
     steps = check_positive("steps", steps, integer=True, allow_zero=True)
     check_limit("steps", steps, "advnotes.attacks.MAX_STEPS", MAX_STEPS, what="an attack that long")
+    check_projection(eps, clamp)
+    return float(step_size), int(steps)
+
+
+def check_projection(eps=None, clamp=None) -> None:
+    """Validate a projection: ``eps`` None or ``> 0``; ``clamp`` None or a ``(low, high)`` pair, ``low < high``."""
     if eps is not None:
         check_positive("eps", eps)
     if clamp is not None:
@@ -167,7 +182,6 @@ def check_ascent(step_size, steps, eps=None, clamp=None) -> tuple[float, int]:
             lo, hi = check_number("clamp's low bound", lo), check_number("clamp's high bound", hi)
         if not lo < hi:
             raise ValueError(f"clamp must satisfy low < high, got {clamp!r}.")
-    return float(step_size), int(steps)
 
 
 # ----------------------------------------------------------------------------- the attack as a function of theta
@@ -249,8 +263,7 @@ class ParamHessian:
 
     def matvec(self, v: torch.Tensor) -> torch.Tensor:
         """``H v`` (P,) for a (P,) tensor ``v``."""
-        if not isinstance(v, torch.Tensor) or v.shape != (self.size,):
-            raise ValueError(f"v must be a torch.Tensor of shape ({self.size},), got {getattr(v, 'shape', type(v))}.")
+        _check_product_input(v, self.size)
         with torch.enable_grad():
             if self._grad is None:
                 loss = self.space.loss(self._theta, self.x, self.y)
@@ -294,8 +307,7 @@ class EffectiveJacobian:
 
     def matvec(self, v: torch.Tensor) -> torch.Tensor:
         """``J_eff v`` (P,) for a (P,) tensor ``v``."""
-        if not isinstance(v, torch.Tensor) or v.shape != (self.size,):
-            raise ValueError(f"v must be a torch.Tensor of shape ({self.size},), got {getattr(v, 'shape', type(v))}.")
+        _check_product_input(v, self.size)
         v = v.detach().to(dtype=self.dtype, device=self.device)
         return jvp(self.gradient, (self.space.theta,), (v,))[1].detach()
 

@@ -1,35 +1,22 @@
-"""Curvature in parameter space: Hessian-vector products, top eigenpairs, per-sample shares (chapter 4).
+"""Chapter 4's measurements in parameter space: top eigenvalues, per-sample shares, training traces, onsets.
 
-Everything here treats the model's trainable parameters as one flat vector
-``theta`` of length ``P`` and the training loss as the *mean* cross-entropy, as
-:func:`advnotes.training.train` does. Three linear operators on ``R^P``:
+The operators themselves (the parameter Hessian, clean or at a fixed perturbation, and
+``J_eff = H_thth + H_thx d delta / d theta``, the Jacobian of the adversarial training
+gradient, chapter 4 ``eq-ch4-jeff``) live in :mod:`advnotes.operators`; the eigensolvers
+(Lanczos, Arnoldi, power iteration, ARPACK) in :mod:`advnotes.krylov`. This module puts the
+two together for the chapter:
 
-- ``H_clean``: the Hessian of the clean loss ``L(x; theta)``;
-- ``H_fixed``: the Hessian of ``L(x + delta; theta)`` with ``delta`` held fixed
-  (what a plain look at "the adversarial loss surface" measures);
-- ``J_eff = H_thth + H_thx d delta / d theta``: the Jacobian of the adversarial
-  training gradient ``G(theta) = d/d theta' L(x + delta(theta); theta')|_{theta'=theta}``,
-  where ``delta(theta)`` is the gradient-ascent attack, plain or projected (chapter 4,
-  ``eq-ch4-jeff``). One training step is ``theta <- theta - eta G(theta)``, so its
-  Jacobian is ``I - eta J_eff``: ``J_eff`` decides whether the step overshoots.
-  It is not symmetric.
+- :func:`param_hessian_top_eig` and :func:`jeff_top_eig`: the top eigenpairs of those
+  operators at a model's parameters (``krylov.top_eig`` on
+  ``operators.ParamHessian`` / ``operators.EffectiveJacobian``);
+- :func:`sample_shares`, :func:`jeff_sample_shares`, :func:`participation_number`,
+  :func:`top_k_share`: which examples carry the top direction;
+- :func:`oscillation_stats`, :func:`track_training`, :func:`step_radius`, :func:`onset_lr`,
+  :func:`find_onset`, :func:`seed_experiment`, :func:`onset_experiment`: the zig-zag of
+  training and its predicted and observed onset.
 
-Hessian-vector products are reverse over reverse (one backward pass through the
-gradient's graph, built once per operator); ``J_eff`` products are ``torch.func``
-forward over reverse (``jvp`` of ``grad``: reverse mode would give ``J_eff^T v``, and
-``J_eff`` is not symmetric). No P x P matrix is ever formed. The top eigenvalues come
-from :func:`krylov_top_eig`: Lanczos for the symmetric operators, Arnoldi for
-``J_eff``, both stopped as soon as the wanted Ritz pairs converge (ARPACK stays available
-as ``method='arpack'``); a plain power iteration is kept only as the baseline that they
-are benchmarked against.
-
-Models whose output is random or depends on the batch (active dropout, batch-norm in
-training mode) are refused with "call model.eval()": their Hessian-vector products, and
-so the top eigenvalue, would change from call to call. Solvers spend at most
-``MAX_PRODUCTS`` products and attacks at most ``advnotes.attacks.MAX_STEPS`` steps.
-
-This module must not import :mod:`advnotes.curvature` at module level (that module
-re-exports :func:`param_hessian_top_eig`).
+Solvers spend at most ``MAX_PRODUCTS`` products and attacks at most
+``advnotes.attacks.MAX_STEPS`` steps.
 """
 
 from __future__ import annotations
@@ -39,41 +26,46 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
-from torch.func import functional_call, grad, jvp
+from torch.func import jvp
 
+from . import krylov
+from .operators import (  # noqa: F401  (hvp_clean ... training_gradient: re-exported until the final sweep)
+    EffectiveJacobian,
+    ParamHessian,
+    ParamSpace,
+    attack_delta,
+    check_delta,
+    check_projection,
+    hvp_clean,
+    hvp_fixed_delta,
+    jeff_mvp,
+    training_gradient,
+)
 from .validation import (
     check_at_most,
     check_bool,
     check_finite,
-    check_labels,
     check_limit,
-    check_model_input,
-    check_not_training,
     check_number,
     check_positive,
     check_seed,
 )
 
-#: The most matrix-vector products one eigen-solve may spend (``max_products``, ``max_hvp``, ``max_mvp``,
-#: ``max_iter``); each one costs about two gradients. Set ``advnotes.param_hessian.MAX_PRODUCTS`` higher to allow more.
+#: The most matrix-vector products one eigen-solve may spend (``max_hvp``, ``max_mvp``); each one costs about
+#: two gradients. Set ``advnotes.param_hessian.MAX_PRODUCTS`` higher to allow more.
 MAX_PRODUCTS = 100_000
 
+#: The Krylov basis size (``ncv``) of Lanczos/Arnoldi when none is given: the basis is thick-restarted when full.
+DEFAULT_BASIS = 40
+
 __all__ = [
-    "ParamSpace",
+    "MAX_PRODUCTS",
+    "DEFAULT_BASIS",
     "OscillationStats",
-    "hvp_clean",
-    "hvp_fixed_delta",
-    "jeff_mvp",
-    "attack_delta",
-    "training_gradient",
     "param_hessian_top_eig",
     "jeff_top_eig",
-    "power_iteration",
-    "krylov_top_eig",
     "sample_shares",
     "jeff_sample_shares",
     "participation_number",
@@ -94,512 +86,39 @@ __all__ = [
 ]
 
 
-# ----------------------------------------------------------------------------- parameters as one vector
+# ----------------------------------------------------------------------------- top eigenpairs
 
 
-class ParamSpace:
-    """The trainable parameters of ``model`` as one flat vector (in ``model.parameters()`` order).
-
-    ``theta`` (P,) is a detached copy at construction; :meth:`unflatten` maps any
-    (P,) vector to the ``{name: tensor}`` dict that ``functional_call`` takes.
-    The model itself is never modified.
-    """
-
-    def __init__(self, model: nn.Module):
-        if not isinstance(model, nn.Module):
-            raise TypeError(f"expected a torch.nn.Module, got {type(model).__name__}.")
-        named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-        if not named:
-            raise ValueError("the model has no trainable parameters.")
-        self.model = model
-        self.names = [n for n, _ in named]
-        self.shapes = [tuple(p.shape) for _, p in named]
-        self.numels = [p.numel() for _, p in named]
-        self.size = int(sum(self.numels))
-        self.theta = torch.cat([p.detach().reshape(-1) for _, p in named])
-        self.dtype, self.device = self.theta.dtype, self.theta.device
-
-    def unflatten(self, theta: torch.Tensor) -> dict[str, torch.Tensor]:
-        if not isinstance(theta, torch.Tensor):
-            raise TypeError(f"theta must be a torch.Tensor of shape ({self.size},), got {type(theta).__name__}.")
-        if theta.shape != (self.size,):
-            raise ValueError(f"theta must have shape ({self.size},), got {tuple(theta.shape)}.")
-        return {n: t.reshape(s) for n, t, s in zip(self.names, theta.split(self.numels), self.shapes, strict=True)}
-
-    def logits(self, theta: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """Logits of the model at parameters ``theta`` (P,) for inputs ``x`` (B, ...)."""
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"x must be a torch.Tensor of shape (B, *input_shape), got {type(x).__name__}.")
-        return functional_call(self.model, self.unflatten(theta), (x,))
-
-    def loss(self, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Mean cross-entropy (the training loss of :func:`advnotes.training.train`)."""
-        z = self.logits(theta, x)
-        return F.cross_entropy(z, self._labels(y, z))
-
-    def losses(self, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Per-example cross-entropy (B,)."""
-        z = self.logits(theta, x)
-        return F.cross_entropy(z, self._labels(y, z), reduction="none")
-
-    @staticmethod
-    def _labels(y, z: torch.Tensor) -> torch.Tensor:
-        return check_labels(y, batch=z.shape[0], num_classes=z.shape[1])
-
-
-def _check_model_data(model: nn.Module, x, y) -> tuple[ParamSpace, torch.Tensor, torch.Tensor]:
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"expected a torch.nn.Module, got {type(model).__name__}.")
-    check_not_training(model, why="Hessian-vector products would be random (a random top eigenvalue)")
-    C = int(check_model_input(model, x, probe=None).shape[1])
-    y = check_labels(y, batch=x.shape[0], num_classes=C, device=x.device)
-    return ParamSpace(model), x, y
-
-
-def _check_vector(v, space: ParamSpace, name: str = "v") -> torch.Tensor:
-    if not isinstance(v, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of shape ({space.size},), got {type(v).__name__}.")
-    if v.shape != (space.size,):
-        raise ValueError(f"{name} must have shape ({space.size},) (one entry per parameter), got {tuple(v.shape)}.")
-    check_finite(name, v)
-    return v.to(dtype=space.dtype, device=space.device)
-
-
-def _check_delta(delta, x: torch.Tensor) -> torch.Tensor:
-    if not isinstance(delta, torch.Tensor):
-        raise TypeError(f"delta must be a torch.Tensor shaped like x, got {type(delta).__name__}.")
-    if delta.shape != x.shape:
-        raise ValueError(f"delta must have the shape of x {tuple(x.shape)}, got {tuple(delta.shape)}.")
-    check_finite("delta", delta)
-    return delta.detach().to(dtype=x.dtype, device=x.device)
-
-
-def _check_attack(step_size, steps) -> None:
-    from . import attacks
-
-    check_positive("step_size", step_size)
-    steps = check_positive("steps", steps, integer=True, allow_zero=True)
-    check_limit("steps", steps, "advnotes.attacks.MAX_STEPS", attacks.MAX_STEPS, what="an attack that long")
-
-
-def _check_products(name: str, value) -> int:
-    value = check_positive(name, value, integer=True)
+def _solve(op, *, k, tol, method: str, methods: tuple[str, ...], ncv, budget: tuple[str, int], seed, v0):
+    """``krylov.top_eig`` on ``op`` with chapter 4's knobs: the one dispatch of both solvers below."""
+    k = check_positive("k", k, integer=True)
+    check_positive("tol", tol)
+    if k >= op.size - 1:
+        raise ValueError(f"k={k} must be smaller than the number of parameters minus one ({op.size - 1}).")
+    name, max_products = budget
+    max_products = check_positive(name, max_products, integer=True)
     check_at_most(
         name,
-        value,
+        max_products,
         MAX_PRODUCTS,
         how=f"each product costs about two gradients; use a smaller {name} or a larger tol, or set "
         "advnotes.param_hessian.MAX_PRODUCTS higher if you mean it.",
     )
-    return value
-
-
-# ----------------------------------------------------------------------------- the attack as a function of theta
-
-
-def _attack(space: ParamSpace, theta, x, y, step_size: float, steps: int, eps=None, clamp=None):
-    """Gradient ascent ``delta <- delta + step_size * grad_x sum_i L_i``, differentiable in theta.
-
-    With ``eps`` each iterate is clipped to the L-inf ball, with ``clamp=(lo, hi)`` to the box
-    ``lo <= x + delta <= hi`` (the projected attack of :func:`advnotes.threat.training_attack`
-    ``("ascent")``). Both clips are piecewise linear in theta: a clipped coordinate has zero
-    derivative, a free one keeps the derivative of the unprojected recurrence.
-    """
-
-    def sum_loss(d, th):
-        return F.cross_entropy(space.logits(th, x + d), y, reduction="sum")
-
-    d = torch.zeros_like(x)
-    for _ in range(steps):
-        d = d + step_size * grad(sum_loss)(d, theta)
-        if eps is not None:
-            d = torch.clamp(d, -eps, eps)
-        if clamp is not None:
-            d = torch.clamp(x + d, clamp[0], clamp[1]) - x
-    return d
-
-
-def _check_projection(eps, clamp) -> None:
-    if eps is not None:
-        check_positive("eps", eps)
-    if clamp is not None:
-        try:
-            lo, hi = clamp
-        except (TypeError, ValueError):
-            raise ValueError(f"clamp must be None or a (low, high) pair, got {clamp!r}.") from None
-        if not isinstance(lo, torch.Tensor) and not isinstance(hi, torch.Tensor):
-            lo, hi = check_number("clamp's low bound", lo), check_number("clamp's high bound", hi)
-        if not lo < hi:
-            raise ValueError(f"clamp must satisfy low < high, got {clamp!r}.")
-
-
-def attack_delta(model: nn.Module, x, y, *, step_size: float, steps: int, eps=None, clamp=None) -> torch.Tensor:
-    """The plain gradient-ascent perturbation ``delta_m`` (shape of ``x``), computed with ``torch.func``.
-
-    Same recurrence as :func:`advnotes.attacks.gradient_ascent` (chapter 2,
-    ``eq-ch2-attack``): ``delta_0 = 0``, ``delta_{t+1} = delta_t + alpha grad_x L(x + delta_t)``
-    with the per-example loss. Written with ``torch.func.grad`` so that
-    :func:`jeff_mvp` can differentiate it with respect to the parameters. ``eps`` and
-    ``clamp`` project each iterate as :func:`advnotes.threat.training_attack` ``("ascent")`` does.
-    """
-    _check_attack(step_size, steps)
-    _check_projection(eps, clamp)
-    space, x, y = _check_model_data(model, x, y)
-    d = _attack(space, space.theta, x, y, float(step_size), int(steps), eps, clamp).detach()
-    check_finite("the attack's perturbation (lower step_size or steps)", d)
-    return d
-
-
-def _training_grad_fn(space: ParamSpace, x, y, step_size: float, steps: int, eps=None, clamp=None) -> Callable:
-    """``G(theta) = d/d theta' L(x + delta(theta); theta')`` at ``theta' = theta`` (chapter 4, ``eq-ch4-G``)."""
-
-    def G(theta):
-        d = _attack(space, theta, x, y, step_size, steps, eps, clamp)
-        return grad(space.loss)(theta, x + d, y)
-
-    return G
-
-
-def training_gradient(model: nn.Module, x, y, *, step_size: float, steps: int, eps=None, clamp=None) -> torch.Tensor:
-    """The adversarial training gradient ``G(theta)`` (P,): the step of ``train`` is ``-lr * G``."""
-    _check_attack(step_size, steps)
-    _check_projection(eps, clamp)
-    space, x, y = _check_model_data(model, x, y)
-    return _training_grad_fn(space, x, y, float(step_size), int(steps), eps, clamp)(space.theta).detach()
-
-
-# ----------------------------------------------------------------------------- matrix-vector products
-
-
-def _hvp_fn(space: ParamSpace, x, y) -> Callable[[torch.Tensor], torch.Tensor]:
-    """``v -> H v`` for the mean loss at ``(x, y)``: reverse over reverse, with the gradient's graph built once.
-
-    The first call builds ``g = dL/d theta`` with ``create_graph=True`` (about one gradient's
-    work); every product is then a single backward pass through ``g``'s graph,
-    ``H v = d(g . v)/d theta`` (``retain_graph=True``). ``H`` is symmetric, so this vector-Jacobian
-    product is the Hessian-vector product. It measured 1.7-2.1 plain gradients per product,
-    against 3.2-6.7 for ``jvp`` of ``torch.func.grad`` (``benchmarks/bench_param_hessian.py``).
-    """
-    theta = space.theta.detach().clone().requires_grad_(True)
-    cache: list[torch.Tensor] = []
-
-    def hvp(v: torch.Tensor) -> torch.Tensor:
-        with torch.enable_grad():
-            if not cache:
-                cache.append(torch.autograd.grad(space.loss(theta, x, y), theta, create_graph=True)[0])
-            return torch.autograd.grad(cache[0], theta, grad_outputs=v.detach(), retain_graph=True)[0]
-
-    return hvp
-
-
-def _hvp_fn_forward_over_reverse(space: ParamSpace, x, y) -> Callable[[torch.Tensor], torch.Tensor]:
-    """``v -> H v`` as ``jvp`` of ``torch.func.grad`` (the earlier formulation; kept for the benchmark)."""
-    g = grad(space.loss)
-    theta = space.theta
-    return lambda v: jvp(lambda th: g(th, x, y), (theta,), (v,))[1]
-
-
-def _jeff_fn(
-    space: ParamSpace, x, y, step_size: float, steps: int, eps=None, clamp=None
-) -> Callable[[torch.Tensor], torch.Tensor]:
-    G = _training_grad_fn(space, x, y, step_size, steps, eps, clamp)
-    theta = space.theta
-    return lambda v: jvp(G, (theta,), (v,))[1]
-
-
-def hvp_clean(model: nn.Module, x, y, v) -> torch.Tensor:
-    """``H_clean v`` (P,): Hessian of the mean clean loss w.r.t. the flat parameters, times ``v``."""
-    space, x, y = _check_model_data(model, x, y)
-    v = _check_vector(v, space)
-    return _hvp_fn(space, x, y)(v).detach()
-
-
-def hvp_fixed_delta(model: nn.Module, x, y, delta, v) -> torch.Tensor:
-    """``H_thth v`` (P,) of ``L(x + delta; theta)`` with the perturbation ``delta`` held fixed."""
-    space, x, y = _check_model_data(model, x, y)
-    delta = _check_delta(delta, x)
-    v = _check_vector(v, space)
-    return _hvp_fn(space, x + delta, y)(v).detach()
-
-
-def jeff_mvp(model: nn.Module, x, y, v, *, step_size: float, steps: int, eps=None, clamp=None) -> torch.Tensor:
-    """``J_eff v`` (P,), the Jacobian of the adversarial training gradient, through ``delta(theta)``.
-
-    ``J_eff = H_thth + H_thx d delta/d theta`` (chapter 4, ``eq-ch4-jeff``), with ``delta`` the
-    plain gradient-ascent attack (``step_size``, ``steps``; projected with ``eps`` / ``clamp``).
-    ``steps=0`` gives ``H_clean v``.
-    """
-    _check_attack(step_size, steps)
-    _check_projection(eps, clamp)
-    space, x, y = _check_model_data(model, x, y)
-    v = _check_vector(v, space)
-    return _jeff_fn(space, x, y, float(step_size), int(steps), eps, clamp)(v).detach()
-
-
-# ----------------------------------------------------------------------------- eigen-solvers
-
-
-class _Counted:
-    """Wrap a torch mat-vec as a float64 NumPy mat-vec that counts its calls."""
-
-    def __init__(self, mv: Callable[[torch.Tensor], torch.Tensor], space: ParamSpace):
-        self.mv, self.space, self.calls = mv, space, 0
-
-    def __call__(self, v_np):
-        self.calls += 1
-        v = torch.as_tensor(np.ascontiguousarray(v_np).reshape(-1), dtype=self.space.dtype, device=self.space.device)
-        out = self.mv(v).detach()
-        if not torch.isfinite(out).all():
-            raise FloatingPointError("a Hessian-vector product was not finite; check the model and data.")
-        return out.to(torch.float64).cpu().numpy()
-
-
-def _start_vector(size: int, seed: int) -> np.ndarray:
-    v0 = np.random.default_rng(seed).standard_normal(size)
-    return v0 / np.linalg.norm(v0)
-
-
-def _start(v0, space: ParamSpace, seed: int) -> np.ndarray:
-    """Starting vector: ``v0`` (e.g. the previous top eigenvector, a warm start) or a seeded random one."""
-    if v0 is None:
-        return _start_vector(space.size, seed)
-    if not isinstance(v0, torch.Tensor):
-        raise TypeError(f"v0 must be a torch.Tensor of shape ({space.size},), got {type(v0).__name__}.")
-    v = v0.detach().reshape(-1)
-    v = v.real if v.is_complex() else v
-    v = _check_vector(v, space, "v0").to(torch.float64).cpu().numpy()
-    norm = np.linalg.norm(v)
-    if norm == 0.0:
-        raise ValueError("v0 must not be the zero vector.")
-    return v / norm
-
-
-def _check_solver_knobs(k, tol, size) -> None:
-    k = check_positive("k", k, integer=True)
-    check_positive("tol", tol)
-    if k >= size - 1:
-        raise ValueError(f"k={k} must be smaller than the number of parameters minus one ({size - 1}).")
-
-
-def _check_method(method, allowed: tuple[str, ...]) -> None:
-    if method not in allowed:
-        raise ValueError(f"method must be {', '.join(map(repr, allowed[:-1]))} or {allowed[-1]!r}, got {method!r}.")
-
-
-def _ritz(T: np.ndarray, symmetric: bool):
-    """Ritz values and coefficient vectors of the projected matrix, wanted ones first (largest (real part))."""
-    if symmetric:
-        theta, S = np.linalg.eigh((T + T.T) / 2)
-        order = np.argsort(-theta, kind="stable")
-    else:
-        theta, S = np.linalg.eig(T)
-        order = np.lexsort((-theta.imag, -theta.real))  # by real part, then + before - in a conjugate pair
-    return theta[order], S[:, order]
-
-
-def krylov_top_eig(
-    matvec: Callable[[torch.Tensor], torch.Tensor],
-    v0: torch.Tensor,
-    *,
-    k: int = 1,
-    tol: float = 1e-4,
-    symmetric: bool = True,
-    max_basis: int = 40,
-    max_products: int = 2000,
-    dtype=None,
-    trace: bool = False,
-):
-    """Lanczos (``symmetric=True``) or Arnoldi with early stopping: top ``k`` eigenpairs of a linear operator.
-
-    Builds an orthonormal Krylov basis ``Q = [q_1, ..., q_m]`` of ``span{v0, A v0, A^2 v0, ...}``
-    one product at a time, keeping the products ``W = A Q`` (float64, on ``v0``'s device) and
-    re-orthogonalising every new vector against all of ``Q`` twice (full
-    re-orthogonalisation: cheap for the few tens of vectors needed). After **every**
-    product it solves the small projected problem ``T = Q^T A Q`` (tridiagonal up to round-off
-    for a symmetric ``A``; upper Hessenberg otherwise) and stops as soon as each of the
-    top ``k`` Ritz pairs ``(theta_i, y_i = Q s_i)`` has residual ``|A y_i - theta_i y_i| <= tol |theta_i|``,
-    computed exactly from ``W`` (no extra product). For a symmetric ``A`` the eigenvalue error
-    is then about ``tol**2 |theta| * theta / gap`` (chapter 4, section 4.3). When the basis reaches
-    ``max_basis`` vectors it is thick-restarted: it keeps the ``k + (max_basis - k) // 2`` wanted
-    Ritz vectors (real and imaginary parts for a non-symmetric ``A``) and their products, and
-    goes on from the current residual direction (Krylov-Schur style; no product is repeated).
-    "Top" means largest algebraic for ``symmetric=True`` (like ARPACK's ``which='LA'``) and largest
-    real part otherwise (``which='LR'``).
-
-    ``matvec`` maps a (P,) tensor in ``dtype`` (default: ``v0``'s) to a (P,) tensor. Returns
-    ``(eigvals (k,), eigvecs (P, k), n_products)``: float64 for ``symmetric=True``, complex128
-    otherwise, on ``v0``'s device; with ``trace=True`` also the top Ritz value after each
-    product (a list of floats, the real part for a non-symmetric ``A``).
-    Raises ``RuntimeError`` if ``max_products`` products do not converge.
-    """
-    if not callable(matvec):
-        raise TypeError(
-            f"matvec must be a callable mapping a (P,) tensor to a (P,) tensor, got {type(matvec).__name__}."
-        )
-    k = check_positive("k", k, integer=True)
-    check_positive("tol", tol)
-    _check_products("max_products", max_products)
-    max_basis = check_positive("max_basis", max_basis, integer=True)
-    check_bool("symmetric", symmetric)
-    check_bool("trace", trace)
-    if not isinstance(v0, torch.Tensor) or v0.dim() != 1:
-        raise TypeError("v0 must be a 1-d torch.Tensor (the start vector).")
-    size, device = v0.shape[0], v0.device
-    dtype = v0.dtype if dtype is None else dtype
-    if k >= size:
-        raise ValueError(f"k={k} must be smaller than the dimension {size}.")
-    max_basis = min(max_basis, size)
-    if max_basis < k + 2 and max_basis < size:
-        raise ValueError(f"max_basis={max_basis} must be at least k + 2 = {k + 2}.")
-    q = v0.detach().to(torch.float64)
-    check_finite("v0", q)
-    norm = float(q.norm())
-    if norm == 0.0:
-        raise ValueError("v0 must not be the zero vector.")
-    Q = torch.empty(size, max_basis, dtype=torch.float64, device=device)
-    W = torch.empty_like(Q)
-    T = np.zeros((max_basis, max_basis))
-    Q[:, 0] = q / norm
-    m, n, history = 1, 0, []
-    gen = torch.Generator().manual_seed(12345)
-    while True:
-        w = matvec(Q[:, m - 1].to(dtype)).detach().to(torch.float64).reshape(-1)
-        n += 1
-        if w.shape != (size,) or not torch.isfinite(w).all():
-            raise FloatingPointError("a matrix-vector product was not finite (or had the wrong shape).")
-        W[:, m - 1] = w
-        T[:m, m - 1] = (Q[:, :m].T @ w).cpu().numpy()
-        if symmetric:
-            T[m - 1, : m - 1] = T[: m - 1, m - 1]
-        else:
-            T[m - 1, : m - 1] = (Q[:, m - 1] @ W[:, : m - 1]).cpu().numpy()
-        theta, S = _ritz(T[:m, :m], symmetric)
-        history.append(float(theta[0].real))
-        kk = min(k, m)
-        Sk = torch.as_tensor(S[:, :kk], device=device)
-        Qm, Wm = Q[:, :m].to(Sk.dtype), W[:, :m].to(Sk.dtype)
-        Y = Qm @ Sk
-        res = (Wm @ Sk - Y * torch.as_tensor(theta[:kk], device=device)).norm(dim=0).cpu().numpy()
-        if m >= k and np.all(res <= tol * np.abs(theta[:k])):
-            break
-        if n >= max_products:
-            raise RuntimeError(
-                f"{'Lanczos' if symmetric else 'Arnoldi'} did not reach tol={tol} in {max_products} products "
-                f"(residuals {np.array2string(res / np.abs(theta[:kk]), precision=2)} relative); raise max_products."
-            )
-        r = w - Q[:, :m] @ (Q[:, :m].T @ w)
-        r = r - Q[:, :m] @ (Q[:, :m].T @ r)  # twice is enough (Kahan-Parlett)
-        rnorm = float(r.norm())
-        if rnorm <= 1e-12 * max(float(w.norm()), 1e-300):  # invariant subspace: its Ritz pairs are exact
-            if m >= k:
-                break
-            r = torch.randn(size, dtype=torch.float64, generator=gen).to(device)
-            r = r - Q[:, :m] @ (Q[:, :m].T @ r)
-            rnorm = float(r.norm())
-        if m == max_basis:  # thick restart: keep the wanted Ritz vectors and their products
-            keep = k + (max_basis - k) // 2
-            C = S[:, :keep]
-            if not symmetric:
-                C = np.concatenate([C.real, C.imag], axis=1)
-            U, sv, _ = np.linalg.svd(C, full_matrices=False)
-            U = U[:, sv > 1e-10 * sv[0]][:, : max_basis - 1]
-            Ut = torch.as_tensor(U, device=device)
-            m = U.shape[1]
-            Q[:, :m], W[:, :m] = Q @ Ut, W @ Ut
-            T[:m, :m] = U.T @ T @ U
-            T[m:, :] = 0.0
-            T[:, m:] = 0.0
-            r = r - Q[:, :m] @ (Q[:, :m].T @ r)
-            rnorm = float(r.norm())
-        Q[:, m] = r / rnorm
-        m += 1
-    vals = torch.as_tensor(theta[:k].copy(), device=device)
-    vecs = Y[:, :k] / Y[:, :k].norm(dim=0)
-    if symmetric:
-        vals, vecs = vals.to(torch.float64), vecs.to(torch.float64)
-    else:
-        vals, vecs = vals.to(torch.complex128), vecs.to(torch.complex128)
-    return (vals, vecs, n, history) if trace else (vals, vecs, n)
-
-
-def power_iteration(
-    matvec: Callable[[torch.Tensor], torch.Tensor],
-    size: int,
-    *,
-    tol: float = 1e-4,
-    max_iter: int = 1000,
-    seed: int = 0,
-    dtype=torch.float64,
-    device=None,
-    trace: bool = False,
-):
-    """Plain power iteration for the dominant eigenpair of a linear operator (the baseline only).
-
-    Iterates ``v <- A v / |A v|`` and stops when the Rayleigh quotient ``v^T A v``
-    changes by less than ``tol`` relative to itself. Finds the eigenvalue of
-    largest *magnitude* (not the largest algebraic one if a negative eigenvalue
-    dominates) and converges at the rate ``|lambda_2 / lambda_1|`` per step.
-    Returns ``(eigval, eigvec (size,), n_matvec)``; with ``trace=True`` also the list
-    of Rayleigh quotients after each product (the benchmark reads it).
-    """
-    if not callable(matvec):
-        raise TypeError(
-            f"matvec must be a callable mapping a (P,) tensor to a (P,) tensor, got {type(matvec).__name__}."
-        )
-    size = check_positive("size", size, integer=True)
-    check_positive("tol", tol)
-    _check_products("max_iter", max_iter)
     seed = check_seed(seed)
-    check_bool("trace", trace)
-    v = torch.as_tensor(_start_vector(size, seed), dtype=dtype, device=device)
-    lam, history = None, []
-    for it in range(1, max_iter + 1):
-        w = matvec(v)
-        if not torch.isfinite(w).all():
-            raise FloatingPointError("a matrix-vector product was not finite; check the operator.")
-        new = float(v @ w)
-        history.append(new)
-        norm = float(w.norm())
-        if norm == 0.0:
-            return (0.0, v, it, history) if trace else (0.0, v, it)
-        v = w / norm
-        if lam is not None and abs(new - lam) <= tol * abs(new):
-            lam = new
-            break
-        lam = new
-    else:
-        raise RuntimeError(
-            f"power iteration did not reach tol={tol} in {max_iter} products (last estimate {lam:.6g}); "
-            "the top two eigenvalues are close: raise max_iter or use Lanczos."
-        )
-    return (lam, v, it, history) if trace else (lam, v, it)
-
-
-def _arpack(mv, space: ParamSpace, *, k, tol, ncv, v0, seed, max_products, symmetric: bool):
-    """ARPACK on a counted LinearOperator: ``eigsh`` (largest algebraic) or ``eigs`` (largest real part).
-
-    Returns ``(eigvals, eigvecs, n_products)`` on the model's device, in descending order;
-    real and in the model's dtype for symmetric operators, complex otherwise.
-    """
-    from scipy.sparse.linalg import LinearOperator, eigs, eigsh
-
-    op = _Counted(mv, space)
-    ncv = ncv if ncv is not None else min(space.size, max(2 * k + 2, 6))
-    solver, which = (eigsh, "LA") if symmetric else (eigs, "LR")
-    vals, vecs = solver(
-        LinearOperator((space.size, space.size), matvec=op, dtype=np.float64),
-        k=k,
-        which=which,
-        tol=tol,
-        ncv=ncv,
-        v0=_start(v0, space, seed),
-        maxiter=max(1, max_products // max(ncv - k, 1)),
+    if method not in methods:
+        raise ValueError(f"method must be {', '.join(map(repr, methods[:-1]))} or {methods[-1]!r}, got {method!r}.")
+    if method == "power" and k != 1:
+        raise ValueError(f"method='power' finds one eigenpair; use k=1 or method={methods[0]!r}.")
+    if v0 is not None:
+        if isinstance(v0, torch.Tensor) and v0.is_complex():
+            v0 = v0.real  # a complex eigenvector of J_eff as a warm start: its real part
+        v0 = op.space.check_vector(v0, "v0")
+    if ncv is None:
+        ncv = max(2 * k + 2, 6) if method == "arpack" else DEFAULT_BASIS
+    solver = {"arnoldi": "lanczos"}.get(method, method)  # 'lanczos' on a non-symmetric operator is Arnoldi
+    return krylov.top_eig(
+        op, k=k, tol=tol, method=solver, max_matvec=max_products, v0=v0, seed=seed, max_basis=min(ncv, op.size)
     )
-    order = np.argsort(-vals.real)
-    dtype = space.dtype if symmetric else None
-    vals_t = torch.as_tensor(vals[order].copy(), dtype=dtype, device=space.device)
-    vecs_t = torch.as_tensor(vecs[:, order].copy(), dtype=dtype, device=space.device)
-    return vals_t, vecs_t, op.calls
 
 
 def param_hessian_top_eig(
@@ -619,49 +138,31 @@ def param_hessian_top_eig(
     """Top ``k`` eigenpairs of the parameter Hessian of the mean CE loss, from Hessian-vector products.
 
     ``delta=None``: the clean loss ``L(x; theta)``; otherwise ``L(x + delta; theta)`` with
-    ``delta`` fixed. ``method='lanczos'`` (default) runs :func:`krylov_top_eig` (Lanczos with full
-    re-orthogonalisation, largest algebraic eigenvalues), which checks after every product and
-    stops as soon as each Ritz pair's residual is below ``tol`` times its eigenvalue, so the
-    eigenvalue itself is accurate to about ``tol**2 * lambda_1 / gap`` (``tol=0.03`` already gives
-    ~1e-3 in the chapter's models); ``ncv`` is its basis size before a thick restart (default 40).
-    ``method='arpack'`` runs implicitly restarted Lanczos (``scipy.sparse.linalg.eigsh``,
-    ``which='LA'``, same residual rule; it never stops before ``ncv`` products).
-    ``method='power'`` runs :func:`power_iteration` (``k=1`` only; the baseline).
-    Returns ``eigvals`` (k,) in descending order, ``eigvecs``
-    (P, k) orthonormal, both in the model's dtype and on its device, and ``n_hvp``, the number of products
-    used (chapter 4, section 4.3).
+    ``delta`` fixed (``advnotes.operators.ParamHessian``). ``method='lanczos'`` (default)
+    runs ``advnotes.krylov.top_eig`` (Lanczos with full re-orthogonalisation and thick restart
+    when the basis holds ``ncv`` vectors, default ``DEFAULT_BASIS``; largest algebraic
+    eigenvalues), which stops as soon as each Ritz pair's residual, read off the projected
+    problem, is below ``tol`` times its eigenvalue, so the eigenvalue itself is accurate to
+    about ``tol**2 * lambda_1 / gap`` (``tol=0.03`` already gives ~1e-3 in the chapter's
+    models). ``method='arpack'`` runs ``scipy.sparse.linalg.eigsh`` (``which='LA'``, same
+    residual rule, ``ncv`` default ``max(2k + 2, 6)``; it never stops before ``ncv`` products).
+    ``method='power'`` runs power iteration (``k=1`` only; the baseline, stopped on the same
+    residual rule). ``v0``: a start vector (e.g. the previous top eigenvector). Returns
+    ``eigvals`` (k,) in descending order, ``eigvecs`` (P, k) orthonormal, both in the model's
+    dtype and on its device, and ``n_hvp``, the number of products used (chapter 4, section 4.3).
     """
-    space, x, y = _check_model_data(model, x, y)
-    if delta is not None:
-        x = x + _check_delta(delta, x)
-    _check_solver_knobs(k, tol, space.size)
-    _check_products("max_hvp", max_hvp)
-    seed = check_seed(seed)
-    _check_method(method, ("lanczos", "arpack", "power"))
-    mv = _hvp_fn(space, x, y)
-    if method == "power":
-        if k != 1:
-            raise ValueError("method='power' finds one eigenpair; use k=1 or method='lanczos'.")
-        lam, v, n = power_iteration(
-            mv, space.size, tol=tol, max_iter=max_hvp, seed=seed, dtype=space.dtype, device=space.device
-        )
-        return torch.tensor([lam], dtype=space.dtype, device=space.device), v.reshape(-1, 1), n
-    if method == "lanczos":
-        start = torch.as_tensor(_start(v0, space, seed), device=space.device)
-        vals, vecs, n = krylov_top_eig(
-            mv,
-            start,
-            k=k,
-            tol=tol,
-            symmetric=True,
-            max_basis=ncv if ncv is not None else 40,
-            max_products=max_hvp,
-            dtype=space.dtype,
-        )
-        return vals.to(space.dtype), vecs.to(space.dtype), n
-    if method != "arpack":
-        raise ValueError(f"method must be 'lanczos', 'arpack' or 'power', got {method!r}.")
-    return _arpack(mv, space, k=k, tol=tol, ncv=ncv, v0=v0, seed=seed, max_products=max_hvp, symmetric=True)
+    op = ParamHessian(model, x, y, delta=delta)
+    return _solve(
+        op,
+        k=k,
+        tol=tol,
+        method=method,
+        methods=("lanczos", "arpack", "power"),
+        ncv=ncv,
+        budget=("max_hvp", max_hvp),
+        seed=seed,
+        v0=v0,
+    )
 
 
 def jeff_top_eig(
@@ -683,53 +184,32 @@ def jeff_top_eig(
 ):
     """Eigenvalues of ``J_eff`` with the largest real part, from Jacobian-vector products.
 
-    ``J_eff`` is not symmetric, so ``method='arnoldi'`` (default) runs :func:`krylov_top_eig`
-    with ``symmetric=False`` (Arnoldi with full re-orthogonalisation, largest real part, checked
-    after every product and stopped when each Ritz pair's residual is below ``tol`` times its
-    modulus; ``ncv`` is its basis size before a thick restart, default 40); its eigenvalues may
-    come in complex pairs. ``method='arpack'`` runs implicitly restarted Arnoldi
-    (``scipy.sparse.linalg.eigs``, ``which='LR'``). ``method='power'`` runs
-    :func:`power_iteration` (dominant-magnitude eigenvalue, real case only).
-    Returns ``eigvals`` (k,) complex128 sorted by descending real part, ``eigvecs``
-    (P, k) complex128 (both on the model's device), and the number of products used. The quantity that decides
-    whether a training step with learning rate ``eta`` overshoots is the spectral radius of
-    ``I - eta J_eff`` (:func:`step_radius`): ``|1 - eta mu| > 1`` for some eigenvalue ``mu``
-    (chapter 4, ``eq-ch4-radius``). ``eps`` / ``clamp`` project the attack (see :func:`attack_delta`).
+    ``J_eff`` (``advnotes.operators.EffectiveJacobian``) is not symmetric, so
+    ``method='arnoldi'`` (default) runs ``advnotes.krylov.top_eig`` on it: Arnoldi with full
+    re-orthogonalisation and Krylov-Schur restart (basis ``ncv``, default
+    ``DEFAULT_BASIS``), largest real part, stopped when each Ritz pair's residual is below
+    ``tol`` times its modulus; its eigenvalues may come in complex pairs. ``method='arpack'``
+    runs ``scipy.sparse.linalg.eigs`` (``which='LR'``). ``method='power'`` runs power iteration
+    (dominant-magnitude eigenvalue, real case only). Returns ``eigvals`` (k,) complex128 sorted
+    by descending real part, ``eigvecs`` (P, k) complex128 (both on the model's device), and the
+    number of products used. The quantity that decides whether a training step with learning
+    rate ``eta`` overshoots is the spectral radius of ``I - eta J_eff`` (:func:`step_radius`):
+    ``|1 - eta mu| > 1`` for some eigenvalue ``mu`` (chapter 4, ``eq-ch4-radius``). ``eps`` /
+    ``clamp`` project the attack (see ``advnotes.operators.attack_in_theta``).
     """
-    _check_attack(step_size, steps)
-    _check_projection(eps, clamp)
-    space, x, y = _check_model_data(model, x, y)
-    _check_solver_knobs(k, tol, space.size)
-    _check_products("max_mvp", max_mvp)
-    seed = check_seed(seed)
-    _check_method(method, ("arnoldi", "arpack", "power"))
-    mv = _jeff_fn(space, x, y, float(step_size), int(steps), eps, clamp)
-    if method == "power":
-        if k != 1:
-            raise ValueError("method='power' finds one eigenpair; use k=1 or method='arnoldi'.")
-        lam, v, n = power_iteration(
-            mv, space.size, tol=tol, max_iter=max_mvp, seed=seed, dtype=space.dtype, device=space.device
-        )
-        return (
-            torch.tensor([lam], dtype=torch.complex128, device=space.device),
-            v.to(torch.complex128).reshape(-1, 1),
-            n,
-        )
-    if method == "arnoldi":
-        start = torch.as_tensor(_start(v0, space, seed), device=space.device)
-        return krylov_top_eig(
-            mv,
-            start,
-            k=k,
-            tol=tol,
-            symmetric=False,
-            max_basis=ncv if ncv is not None else 40,
-            max_products=max_mvp,
-            dtype=space.dtype,
-        )
-    if method != "arpack":
-        raise ValueError(f"method must be 'arnoldi', 'arpack' or 'power', got {method!r}.")
-    return _arpack(mv, space, k=k, tol=tol, ncv=ncv, v0=v0, seed=seed, max_products=max_mvp, symmetric=False)
+    op = EffectiveJacobian(model, x, y, step_size=step_size, steps=steps, eps=eps, clamp=clamp)
+    vals, vecs, n = _solve(
+        op,
+        k=k,
+        tol=tol,
+        method=method,
+        methods=("arnoldi", "arpack", "power"),
+        ncv=ncv,
+        budget=("max_mvp", max_mvp),
+        seed=seed,
+        v0=v0,
+    )
+    return vals.to(torch.complex128), vecs.to(torch.complex128), n
 
 
 # ----------------------------------------------------------------------------- which samples carry the top direction
@@ -749,11 +229,10 @@ def sample_shares(model: nn.Module, x, y, v, *, delta: torch.Tensor | None = Non
     quadratic forms come from one forward-over-forward pass. Shares can be negative
     (a ReLU network's per-example Hessian is not PSD).
     """
-    space, x, y = _check_model_data(model, x, y)
-    if delta is not None:
-        x = x + _check_delta(delta, x)
-    v = _check_vector(v, space)
-    q = _second_directional(lambda th: space.losses(th, x, y), space.theta, v).detach()
+    op = ParamHessian(model, x, y, delta=delta)
+    space = op.space
+    v = space.check_vector(v)
+    q = _second_directional(lambda th: space.losses(th, op.x, op.y), space.theta, v).detach()
     return _normalise_shares(q)
 
 
@@ -767,17 +246,15 @@ def jeff_sample_shares(
     ``v^T J_i v = (D_a D_b + D_b D_b) l_i [v, v]`` for ``l_i(theta_a, theta_b) = L(x_i + delta_i(theta_a); theta_b)``,
     computed for all examples with nested ``jvp``.
     """
-    _check_attack(step_size, steps)
-    _check_projection(eps, clamp)
-    space, x, y = _check_model_data(model, x, y)
-    v = _check_vector(v, space)
-    theta = space.theta
+    op = EffectiveJacobian(model, x, y, step_size=step_size, steps=steps, eps=eps, clamp=clamp)
+    space = op.space
+    v = space.check_vector(v)
 
     def inner(th_a):
-        d = _attack(space, th_a, x, y, float(step_size), int(steps), eps, clamp)
-        return jvp(lambda th_b: space.losses(th_b, x + d, y), (th_a,), (v,))[1]
+        d = op.attack(th_a)
+        return jvp(lambda th_b: space.losses(th_b, op.x + d, op.y), (th_a,), (v,))[1]
 
-    q = jvp(inner, (theta,), (v,))[1].detach()
+    q = jvp(inner, (space.theta,), (v,))[1].detach()
     return _normalise_shares(q)
 
 
@@ -1321,9 +798,9 @@ def pinned_fractions(x, delta, *, eps: float, clamp=(0.0, 1.0)) -> tuple[float, 
     """
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}.")
-    delta = _check_delta(delta, x)
+    delta = check_delta(delta, x)
     check_positive("eps", eps)
-    _check_projection(eps, clamp)
+    check_projection(eps, clamp)
     ball = delta.abs() >= 0.999 * float(eps)
     xa = x + delta
     box = ((xa <= clamp[0] + 1e-6) | (xa >= clamp[1] - 1e-6)) & ~ball
