@@ -16,6 +16,8 @@ import math
 import os
 from pathlib import Path
 
+from advnotes.stats import roundoff
+
 __all__ = [
     "chapters_table",
     "costs_table",
@@ -77,12 +79,6 @@ def fmt_ratio(ratio: float) -> str:
     return f"speed-up ×{ratio:,.0f}" if ratio >= 10 else f"speed-up ×{ratio:.2g}"
 
 
-def _bound(err: float) -> str:
-    """A relative error as a power-of-ten bound (``< 1e-14``), or ``0``."""
-    err = abs(float(err))
-    return "0" if err == 0 else f"< 1e{math.ceil(math.log10(err)):+03d}"
-
-
 def input_hessian_table(rows: list[dict]) -> str:
     """Rows of ``bench_input_hessian.run_size``: per-sample times of both routes, their ratio, the eigenvalue error."""
     lines = [
@@ -92,7 +88,7 @@ def input_hessian_table(rows: list[dict]) -> str:
     for r in rows:
         lines.append(
             f"| {r['n']} | {fmt_time(r['dense_s_per_sample'])} | {fmt_time(r['cxc_s_per_sample'])} "
-            f"| {fmt_ratio(r['speedup'])} | {_bound(r['max_rel_eig_err'])} |"
+            f"| {fmt_ratio(r['speedup'])} | {roundoff(r['max_rel_eig_err'])} |"
         )
     return "\n".join(lines)
 
@@ -109,7 +105,7 @@ def lanczos_table(rows: list[dict]) -> str:
         lines.append(
             f"| {r['model']} | {r['operator']} | {r['lambda_1']:.3f} | {r['krylov_products']} | {r['power_products']} "
             f"| {r['product_ratio']:.2f} | {r['krylov_rule_products']} ({r['krylov_tol']:g}) "
-            f"| {_bound(r['krylov_rel_error'])} | {r['krylov_default_products']} | {r['arpack_default_products']} "
+            f"| {roundoff(r['krylov_rel_error'])} | {r['krylov_default_products']} | {r['arpack_default_products']} "
             f"| {r['power_rule_products']} ({r['power_rule_rel_error']:.0e}) |"
         )
     return "\n".join(lines)
@@ -129,7 +125,7 @@ def krylov_table(payload: dict) -> str:
             f"| {fmt_time(r['eigsh_s'])} | {fmt_ratio(r['eigsh_s'] / r['lanczos_s'])} "
             f"| {r['lanczos_products']} / {r['eigsh_products']} "
             f"| {fmt_time(r['lanczos_per_step_outside_s'])} / {fmt_time(r['eigsh_per_step_outside_s'])} "
-            f"| {_bound(r['lanczos_max_rel_eig_err'])} / {_bound(r['eigsh_max_rel_eig_err'])} |"
+            f"| {roundoff(r['lanczos_max_rel_eig_err'])} / {roundoff(r['eigsh_max_rel_eig_err'])} |"
         )
     lines += [
         "",
@@ -189,7 +185,7 @@ def train_ensemble_table(rows: list[dict]) -> str:
         ]
         if vmap:
             cells.append(fmt_time(r["vmap_s"]) if "vmap_s" in r else "—")
-        cells.append(_bound(r["max_rel_deviation"]))
+        cells.append(roundoff(r["max_rel_deviation"]))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -277,8 +277,9 @@ def test_energy_and_cosine_bad_inputs():
         theory.cosine(d, d[:, :5])
     with pytest.raises(ValueError, match="zero row"):
         theory.cosine(d, torch.zeros_like(d))
+    assert float(theory.cosine(d[0], d[0])) == pytest.approx(1.0)  # two vectors: one cosine (0-d)
     with pytest.raises(ValueError):
-        theory.cosine(d[0], d[0])
+        theory.cosine(d[0, 0], d[0, 0])  # a number has no direction
 
 
 def test_cosine_against_torch():

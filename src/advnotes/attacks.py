@@ -28,8 +28,10 @@ from .validation import (
     check_bool,
     check_finite,
     check_inputs,
-    check_labels,
-    check_model_input,
+    check_int_list,
+    check_limit,
+    check_model_data,
+    check_not_training,
     check_positive,
     eval_mode,
 )
@@ -41,15 +43,12 @@ Model = Callable[[torch.Tensor], torch.Tensor]
 MAX_STEPS = 100_000
 
 
-def _check_steps(steps, *, allow_zero: bool = True) -> int:
-    steps = check_positive("steps", steps, integer=True, allow_zero=allow_zero)
-    if steps > MAX_STEPS:
-        raise ValueError(
-            f"steps={steps:,} is above advnotes.attacks.MAX_STEPS = {MAX_STEPS:,} (an attack that long runs "
-            "for a very long time without showing progress); use fewer steps, or set "
-            "advnotes.attacks.MAX_STEPS to a larger value if you mean it."
-        )
-    return steps
+def check_steps(steps, *, name: str = "steps", allow_zero: bool = True) -> int:
+    """A step count of an iterated attack: an integer >= 0 (>= 1 with ``allow_zero=False``), at most
+    :data:`MAX_STEPS` (the one check of attack lengths, also used by ``advnotes.theory`` and
+    ``advnotes.influence``)."""
+    steps = check_positive(name, steps, integer=True, allow_zero=allow_zero)
+    return check_limit(name, steps, "advnotes.attacks.MAX_STEPS", MAX_STEPS, what="an attack that long")
 
 
 def _check_generator(generator) -> None:
@@ -71,8 +70,7 @@ def _loss_grad(model: Model, x: torch.Tensor, y: torch.Tensor, delta: torch.Tens
 
 def _prepare(model: Model, x, y, clamp=None):
     """Validate ``x``, ``y`` and the model on the whole batch (call inside :func:`eval_mode`)."""
-    z = check_model_input(model, x, probe=None)
-    y = check_labels(y, batch=x.shape[0], num_classes=int(z.shape[1]), device=x.device)
+    x, y, _ = check_model_data(model, x, y)
     _check_in_box(x, clamp)
     return x, y
 
@@ -143,23 +141,71 @@ def gradient_ascent(
     differentiable w.r.t. the model's parameters (chapter 4 needs ``d delta / d theta``).
     """
     step_size = check_positive("step_size", step_size)
-    steps = _check_steps(steps)
+    steps = check_steps(steps)
     if eps is not None:
         eps = check_positive("eps", eps)
     create_graph = check_bool("create_graph", create_graph)
     _check_clamp(clamp)
     with eval_mode(model):
         x, y = _prepare(model, x, y, clamp)
-        delta = torch.zeros_like(x)
-        for _ in range(steps):
-            g = _loss_grad(model, x, y, delta, create_graph=create_graph)
-            delta = delta + step_size * g
-            if eps is not None:
-                delta = torch.clamp(delta, -eps, eps)
-            delta = _clamp_to_range(x, delta, clamp)
-            if not create_graph:
-                delta = delta.detach()
-    return _check_result(delta, "gradient_ascent")
+        path = _ascend(
+            model, x, y, step_size=step_size, record=[steps], eps=eps, clamp=clamp, create_graph=create_graph
+        )
+    return _check_result(path[steps], "gradient_ascent")
+
+
+def gradient_ascent_path(
+    model: Model,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    step_size: float,
+    record,
+    eps: float | None = None,
+    clamp: tuple | None = None,
+) -> dict:
+    """:func:`gradient_ascent`, returning the perturbation after each step count in ``record``: ``{m: delta_m}``.
+
+    One run up to ``max(record)`` steps instead of one run per step count (chapter 2's
+    validity map, chapter 3's growth curves); each ``delta_m`` has the shape of ``x`` and
+    equals ``gradient_ascent(..., steps=m)``. ``model`` may be any callable giving (B, C)
+    logits, e.g. :class:`advnotes.linear_regions.FrozenGates`.
+    """
+    step_size = check_positive("step_size", step_size)
+    if isinstance(record, (str, bytes)) or not hasattr(record, "__iter__"):
+        raise ValueError(f"record must be a non-empty collection of step counts >= 0, got {record!r}.")
+    record = sorted(set(check_int_list("record", record)))
+    check_steps(record[-1], name="the largest step count in record")
+    if eps is not None:
+        eps = check_positive("eps", eps)
+    _check_clamp(clamp)
+    check_not_training(model, why="the attack's path would be random")
+    with eval_mode(model):
+        x, y = _prepare(model, x, y, clamp)
+        path = _ascend(model, x, y, step_size=step_size, record=record, eps=eps, clamp=clamp)
+    return {m: _check_result(d, "gradient_ascent_path") for m, d in path.items()}
+
+
+def _ascend(model, x, y, *, step_size, record, eps=None, clamp=None, create_graph=False) -> dict:
+    """The plain ascent loop of :func:`gradient_ascent` and :func:`gradient_ascent_path` (arguments checked)."""
+    out, delta, last = {}, torch.zeros_like(x), record[-1]
+    for t in range(last + 1):
+        if t in record:
+            out[t] = delta
+        if t == last:
+            break
+        g = _loss_grad(model, x, y, delta, create_graph=create_graph)
+        delta = delta + step_size * g
+        if eps is not None:
+            delta = torch.clamp(delta, -eps, eps)
+        delta = _clamp_to_range(x, delta, clamp)
+        if not create_graph:
+            delta = delta.detach()
+        if not torch.isfinite(delta).all():
+            break  # the loss overflowed: report it (as non-finite) at every later step count
+    for m in record:
+        out.setdefault(m, delta)
+    return out
 
 
 def fgsm(
@@ -243,7 +289,7 @@ def pgd_linf(
     """
     eps = check_positive("eps", eps)
     step_size = check_positive("step_size", step_size)
-    steps = _check_steps(steps)
+    steps = check_steps(steps)
     random_start = check_bool("random_start", random_start)
     _check_generator(generator)
     _check_clamp(clamp)
@@ -287,7 +333,7 @@ def pgd_l2(
     """L2 PGD: step along the normalised gradient, then project onto ``|delta|_2 <= eps``."""
     eps = check_positive("eps", eps)
     step_size = check_positive("step_size", step_size)
-    steps = _check_steps(steps)
+    steps = check_steps(steps)
     random_start = check_bool("random_start", random_start)
     _check_generator(generator)
     _check_clamp(clamp)

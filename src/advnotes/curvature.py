@@ -61,8 +61,13 @@ def softmax_curvature_factor(p: torch.Tensor) -> torch.Tensor:
     return torch.where(eye, torch.diag_embed(one_minus(p) * p.sqrt()), -p.unsqueeze(-1) * p.sqrt().unsqueeze(-2))
 
 
-def _residual(p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """``p - e_y`` with the ``y`` entry computed as ``-(1 - p_y)`` to full relative accuracy."""
+def softmax_residual(p: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``p - e_y`` (the logits' gradient of the cross-entropy) with the ``y`` entry computed as ``-(1 - p_y)``.
+
+    ``p`` (B, C) probabilities, ``y`` (B,) labels; the true-class entry keeps full relative
+    accuracy when ``p_y`` is close to 1 (chapter 1, ``eq-ch1-grad``; chapter 2's tilt lemma).
+    """
+    y = check_labels(y, batch=p.shape[0], num_classes=p.shape[1], device=p.device)
     onehot = F_.one_hot(y, p.shape[1]).bool()
     return torch.where(onehot, -one_minus(p), p)
 
@@ -91,7 +96,7 @@ def input_hessian(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[t
     Memory is O(B n^2): for large ``n`` use :func:`input_hessian_eig`.
     """
     W, p, y = _logits_and_map(model, x, y)
-    g = torch.einsum("bcn,bc->bn", W, _residual(p, y))
+    g = torch.einsum("bcn,bc->bn", W, softmax_residual(p, y))
     A = softmax_curvature(p)
     H = torch.einsum("bcn,bcd,bdm->bnm", W, A, W)
     H = 0.5 * (H + H.transpose(1, 2))
@@ -125,4 +130,4 @@ def input_hessian_eig(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tup
 def input_gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Input gradient ``g = W^T (p - e_y)`` (B, n) of the per-example CE loss."""
     W, p, y = _logits_and_map(model, x, y)
-    return torch.einsum("bcn,bc->bn", W, _residual(p, y))
+    return torch.einsum("bcn,bc->bn", W, softmax_residual(p, y))

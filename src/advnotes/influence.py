@@ -37,7 +37,6 @@ change from call to call.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,17 +45,21 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad, jvp, vmap
 
+from .attacks import check_steps
 from .curvature import input_hessian_eig
+from .models import flat_params
+from .stats import GrowthFit, fit_growth, rank_correlation  # re-exported until the final sweep (renames.md)
 from .validation import (
     check_array,
     check_bool,
+    check_delta,
     check_finite,
     check_inputs,
     check_int_list,
     check_labels,
-    check_model_input,
-    check_not_training,
+    check_model_data,
     check_positive,
+    check_vector,
 )
 
 __all__ = [
@@ -88,22 +91,9 @@ __all__ = [
 
 # ----------------------------------------------------------------------------- plumbing
 def _prepare(model: nn.Module, x, y) -> tuple[torch.Tensor, torch.Tensor]:
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
-    check_not_training(model, why="the per-example quantities would be random or depend on the batch")
-    C = int(check_model_input(model, x, probe=None).shape[1])
-    y = check_labels(y, batch=x.shape[0], num_classes=C, device=x.device)
+    why = "the per-example quantities would be random or depend on the batch"
+    x, y, _ = check_model_data(model, x, y, module=True, why=why)
     return x, y
-
-
-def _check_delta(delta, x: torch.Tensor) -> torch.Tensor:
-    if not isinstance(delta, torch.Tensor):
-        raise TypeError(f"delta must be a torch.Tensor shaped like x, got {type(delta).__name__}.")
-    if delta.shape != x.shape:
-        raise ValueError(f"delta must have the shape of x, {tuple(x.shape)}, got {tuple(delta.shape)}.")
-    if delta.dtype != x.dtype or delta.device != x.device:
-        raise TypeError(f"delta must share x's dtype and device ({x.dtype}, {x.device}); got {delta.dtype}.")
-    return check_inputs(delta, name="delta")
 
 
 def _check_chunk(chunk_size) -> None:
@@ -123,10 +113,6 @@ def _functional(model: nn.Module):
         return F.cross_entropy(z, yi.unsqueeze(0))
 
     return params, loss
-
-
-def _flat(tree: dict[str, torch.Tensor], batch: int) -> torch.Tensor:
-    return torch.cat([t.reshape(batch, -1) for t in tree.values()], dim=1)
 
 
 def _chunks(n: int, chunk_size: int | None):
@@ -174,9 +160,9 @@ def per_sample_param_grads(
     """
     x, y = _prepare(model, x, y)
     if delta is not None:
-        x = x + _check_delta(delta, x)
+        x = x + check_delta(delta, x)
     params, loss = _functional(model)
-    return _flat(vmap(grad(loss), in_dims=(None, 0, 0))(params, x, y), x.shape[0])
+    return flat_params(vmap(grad(loss), in_dims=(None, 0, 0))(params, x, y), batch=x.shape[0])
 
 
 def param_grad_norm(
@@ -194,11 +180,13 @@ def param_grad_norm(
     """
     x, y = _prepare(model, x, y)
     if delta is not None:
-        x = x + _check_delta(delta, x)
+        x = x + check_delta(delta, x)
     _check_chunk(chunk_size)
     params, loss = _functional(model)
     per = vmap(grad(loss), in_dims=(None, 0, 0))
-    out = [_flat(per(params, x[s], y[s]), x[s].shape[0]).norm(dim=1) for s in _chunks(x.shape[0], chunk_size)]
+    out = [
+        flat_params(per(params, x[s], y[s]), batch=x[s].shape[0]).norm(dim=1) for s in _chunks(x.shape[0], chunk_size)
+    ]
     return torch.cat(out)
 
 
@@ -224,15 +212,17 @@ def adversarial_term_norm(
     deltas = delta.unsqueeze(0) if single else delta
     if deltas.dim() != x.dim() + 1 or deltas.shape[0] == 0:
         raise ValueError(f"delta must have shape {tuple(x.shape)} or (M, *{tuple(x.shape)}), got {tuple(delta.shape)}.")
-    deltas = torch.stack([_check_delta(d, x) for d in deltas])
+    deltas = torch.stack([check_delta(d, x) for d in deltas])
     _check_chunk(chunk_size)
     params, loss = _functional(model)
     per = vmap(grad(loss), in_dims=(None, 0, 0))
     out = []
     for s in _chunks(x.shape[0], chunk_size):
         b = x[s].shape[0]
-        clean = _flat(per(params, x[s], y[s]), b)
-        out.append(torch.stack([(_flat(per(params, x[s] + d[s], y[s]), b) - clean).norm(dim=1) for d in deltas]))
+        clean = flat_params(per(params, x[s], y[s]), batch=b)
+        out.append(
+            torch.stack([(flat_params(per(params, x[s] + d[s], y[s]), batch=b) - clean).norm(dim=1) for d in deltas])
+        )
     out = torch.cat(out, dim=1)
     return out[0] if single else out
 
@@ -255,7 +245,7 @@ def linearised_term_norm(
     parameter gradient on ``x + delta``.
     """
     x, y = _prepare(model, x, y)
-    delta = _check_delta(delta, x)
+    delta = check_delta(delta, x)
     _check_chunk(chunk_size)
     include_clean = check_bool("include_clean", include_clean)
     params, loss = _functional(model)
@@ -269,7 +259,9 @@ def linearised_term_norm(
         return {k: g[k] + t[k] for k in g}
 
     per = vmap(one_with_clean if include_clean else one)
-    out = [_flat(per(x[s], delta[s], y[s]), x[s].shape[0]).norm(dim=1) for s in _chunks(x.shape[0], chunk_size)]
+    out = [
+        flat_params(per(x[s], delta[s], y[s]), batch=x[s].shape[0]).norm(dim=1) for s in _chunks(x.shape[0], chunk_size)
+    ]
     return torch.cat(out)
 
 
@@ -370,7 +362,7 @@ def gradient_shares(
     """
     x, y = _prepare(model, x, y)
     if delta is not None:
-        x = x + _check_delta(delta, x)
+        x = x + check_delta(delta, x)
     if not isinstance(groups, dict):
         raise TypeError(
             f"groups must be a dict of boolean masks, e.g. confidence_groups(p, y), got {type(groups).__name__}."
@@ -408,15 +400,6 @@ def gradient_shares(
 
 
 # ----------------------------------------------------------------------------- statistics
-def _as_1d(name: str, v) -> np.ndarray:
-    a = check_array(name, v, finite=False)
-    if a.ndim != 1 or a.size == 0:
-        raise ValueError(f"{name} must be a non-empty 1-d array, got shape {a.shape}.")
-    if not np.isfinite(a).all():
-        raise ValueError(f"{name} has non-finite values (NaN or inf).")
-    return a
-
-
 def asymptotic_slope(lam_a, lam_b, *, step_size: float) -> float:
     """``m -> oo`` slope of the group log-ratio in the linearised model (chapter 3, ``prop-ch3-exponential``).
 
@@ -424,7 +407,7 @@ def asymptotic_slope(lam_a, lam_b, *, step_size: float) -> float:
     top eigenvalues ``lam_a``, ``lam_b`` (1-d, > 0).
     """
     step_size = check_positive("step_size", step_size)
-    a, b = _as_1d("lam_a", lam_a), _as_1d("lam_b", lam_b)
+    a, b = check_vector("lam_a", lam_a), check_vector("lam_b", lam_b)
     if (a <= 0).any() or (b <= 0).any():
         raise ValueError("eigenvalues must be > 0.")
     return float(np.log1p(step_size * a).mean() - np.log1p(step_size * b).mean())
@@ -438,8 +421,8 @@ def finite_m_slope(lam_a, lam_b, *, step_size: float, steps) -> np.ndarray:
     while ``alpha lambda m << 1``. Evaluated without cancellation via ``expm1``.
     """
     step_size = check_positive("step_size", step_size)
-    a, b = _as_1d("lam_a", lam_a), _as_1d("lam_b", lam_b)
-    m = _as_1d("steps", steps)
+    a, b = check_vector("lam_a", lam_a), check_vector("lam_b", lam_b)
+    m = check_vector("steps", steps)
     if (a <= 0).any() or (b <= 0).any() or (m <= 0).any():
         raise ValueError("eigenvalues and steps must be > 0.")
 
@@ -448,18 +431,6 @@ def finite_m_slope(lam_a, lam_b, *, step_size: float, steps) -> np.ndarray:
         return (lq / -np.expm1(-m[:, None] * lq)).mean(1)
 
     return rate(a) - rate(b)
-
-
-def rank_correlation(a, b) -> float:
-    """Spearman rank correlation of two 1-d arrays of equal length (ties get average ranks)."""
-    from scipy.stats import spearmanr
-
-    a, b = _as_1d("a", a), _as_1d("b", b)
-    if a.shape != b.shape or a.size < 3:
-        raise ValueError(f"need two arrays of one length >= 3, got {a.size} and {b.size}.")
-    if np.ptp(a) == 0 or np.ptp(b) == 0:
-        raise ValueError("a constant array has no rank correlation.")
-    return float(spearmanr(a, b).statistic)
 
 
 def group_log_ratio(values, group_a, group_b) -> torch.Tensor:
@@ -490,83 +461,6 @@ def group_log_ratio(values, group_a, group_b) -> torch.Tensor:
     return logs[..., masks[0]].mean(-1) - logs[..., masks[1]].mean(-1)
 
 
-@dataclass(frozen=True)
-class GrowthFit:
-    """Least-squares fits of a growth curve ``r(m)``; every R^2 is measured on ``r`` itself.
-
-    - exponential: ``r = a e^{k m}``   (``exp_rate`` = k per step, ``exp_r2``)
-    - linear:      ``r = a + b m``     (``lin_slope`` = b, ``lin_r2``)
-    - power:       ``r = a m^q``       (``power`` = q, ``power_r2``; needs m > 0)
-    """
-
-    exp_rate: float
-    exp_r2: float
-    lin_slope: float
-    lin_r2: float
-    power: float
-    power_r2: float
-
-    @property
-    def best(self) -> str:
-        """The law with the highest R^2: ``'exponential'``, ``'linear'`` or ``'power'``."""
-        r2 = {"exponential": self.exp_r2, "linear": self.lin_r2, "power": self.power_r2}
-        return max(r2, key=r2.get)
-
-    def __str__(self) -> str:
-        return (
-            f"exponential: rate {self.exp_rate:.3g}/step, R² {self.exp_r2:.4f} | "
-            f"linear: slope {self.lin_slope:.3g}/step, R² {self.lin_r2:.4f} | "
-            f"power: exponent {self.power:.2f}, R² {self.power_r2:.4f} -> best: {self.best}"
-        )
-
-
-def _r2(r: np.ndarray, pred: np.ndarray) -> float:
-    ss_tot = float(((r - r.mean()) ** 2).sum())
-    return 1.0 - float(((r - pred) ** 2).sum()) / ss_tot
-
-
-def fit_growth(m, r) -> GrowthFit:
-    """Fit exponential, linear and power laws to a positive growth curve ``r(m)`` (chapter 3).
-
-    ``m``: step counts (> 0, at least 3 distinct); ``r``: positive values (not all equal).
-    The exponential and power laws are fitted by nonlinear least squares on ``r``
-    (started from the log-linear fit), so all three R^2 are comparable.
-    """
-    from scipy.optimize import curve_fit
-
-    m, r = _as_1d("m", m), _as_1d("r", r)
-    if m.shape != r.shape or np.unique(m).size < 3:
-        raise ValueError(f"need m and r of one length with >= 3 distinct m, got {m.size} and {r.size}.")
-    if (m <= 0).any() or (r <= 0).any():
-        raise ValueError("m and r must be positive (a ratio of influences at m >= 1 steps).")
-    if np.ptp(r) == 0:
-        raise ValueError("r is constant: no growth law to fit.")
-    lin = np.polyfit(m, r, 1)
-    fits = {}
-    for name, fn, x in (
-        ("exp", lambda t, la, k: np.exp(la + k * t), m),
-        ("pow", lambda t, la, q: np.exp(la + q * np.log(t)), np.log(m)),
-    ):
-        k0, la0 = np.polyfit(x, np.log(r), 1)
-        try:
-            with warnings.catch_warnings(), np.errstate(over="ignore", invalid="ignore"):
-                warnings.simplefilter("ignore")  # OptimizeWarning on a singular covariance, overflow in trials
-                (la, k), _ = curve_fit(fn, m, r, p0=(la0, k0), maxfev=20000)
-        except RuntimeError:  # no convergence: keep the log-linear fit
-            la, k = la0, k0
-        if not (np.isfinite(la) and np.isfinite(k)):
-            la, k = la0, k0
-        fits[name] = (k, _r2(r, fn(m, la, k)))
-    return GrowthFit(
-        exp_rate=float(fits["exp"][0]),
-        exp_r2=fits["exp"][1],
-        lin_slope=float(lin[0]),
-        lin_r2=_r2(r, np.polyval(lin, m)),
-        power=float(fits["pow"][0]),
-        power_r2=fits["pow"][1],
-    )
-
-
 # ----------------------------------------------------------------------------- the chapter's experiments
 def log_ratio_curves(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, group_a, group_b, *, step_size: float, steps
@@ -580,13 +474,14 @@ def log_ratio_curves(
     unprojected gradient-ascent steps (:func:`advnotes.theory.gradient_ascent_path`).
     Returns arrays of shape ``(len(steps),)``; also ``"lam"``, the top eigenvalues (B,).
     """
+    from .attacks import gradient_ascent_path
     from .curvature import input_gradient
-    from .theory import _check_steps, gradient_ascent_path, perturbation_closed_form
+    from .theory import perturbation_closed_form
 
     if isinstance(steps, (str, bytes)) or not hasattr(steps, "__iter__"):
         raise ValueError(f"steps must be a non-empty list of step counts >= 1, got {steps!r}.")
     steps = check_int_list("steps", steps, min_value=1)
-    _check_steps(max(steps), name="the largest of steps")
+    check_steps(max(steps), name="the largest of steps")
     step_size = check_positive("step_size", step_size)
     x, y = _prepare(model, x, y)
     lam, V = input_hessian_eig(model, x, y)
@@ -634,14 +529,14 @@ def linearised_term(model: nn.Module, x: torch.Tensor, y: torch.Tensor, delta: t
     in ``model.named_parameters()`` order, as :func:`per_sample_param_grads`. Memory O(B P).
     """
     x, y = _prepare(model, x, y)
-    delta = _check_delta(delta, x)
+    delta = check_delta(delta, x)
     params, loss = _functional(model)
     g_theta = grad(loss)
 
     def one(xi, di, yi):
         return jvp(lambda u: g_theta(params, u, yi), (xi,), (di,))[1]
 
-    return _flat(vmap(one)(x, delta, y), x.shape[0])
+    return flat_params(vmap(one)(x, delta, y), batch=x.shape[0])
 
 
 def gate_flips(model: nn.Module, x: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
@@ -654,7 +549,7 @@ def gate_flips(model: nn.Module, x: torch.Tensor, delta: torch.Tensor) -> torch.
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
     x = check_inputs(x)
-    delta = _check_delta(delta, x)
+    delta = check_delta(delta, x)
     relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
     if not relus:
         raise ValueError("the model has no nn.ReLU module: no gates to compare.")
@@ -690,13 +585,14 @@ def attack_terms(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, step_siz
     and ``"lam"`` (B,), the top eigenvalues of the input Hessians. Group log-ratios follow
     with :func:`group_log_ratio`.
     """
+    from .attacks import gradient_ascent_path
     from .curvature import input_gradient
-    from .theory import _check_steps, gradient_ascent_path, perturbation_closed_form
+    from .theory import perturbation_closed_form
 
     if isinstance(steps, (str, bytes)) or not hasattr(steps, "__iter__"):
         raise ValueError(f"steps must be a non-empty list of step counts >= 1, got {steps!r}.")
     steps = check_int_list("steps", steps, min_value=1)
-    _check_steps(max(steps), name="the largest of steps")
+    check_steps(max(steps), name="the largest of steps")
     if not steps or min(steps) < 1:
         raise ValueError(f"steps must be a non-empty list of step counts >= 1, got {steps!r}.")
     check_positive("step_size", step_size)
@@ -724,7 +620,7 @@ def group_rate(lam, *, step_size: float, steps) -> np.ndarray:
     its excess over ``mean log q`` is the group's finite-``m`` correction (chapter 3, ``prop-ch3-exponential``).
     """
     check_positive("step_size", step_size)
-    lam, m = _as_1d("lam", lam), _as_1d("steps", steps)
+    lam, m = check_vector("lam", lam), check_vector("steps", steps)
     if (lam <= 0).any() or (m <= 0).any():
         raise ValueError("eigenvalues and steps must be > 0.")
     lq = np.log1p(step_size * lam)[None, :]
@@ -741,7 +637,6 @@ def influence_log_ratios(model: nn.Module, x: torch.Tensor, y: torch.Tensor, gro
     """
     if not callable(attack):
         raise TypeError(f"attack must be a callable (model, x, y, m) -> delta, got {type(attack).__name__}.")
-    from .theory import _check_steps
 
     if not isinstance(groups, dict):
         raise TypeError(f"groups must be a dict of boolean masks (with 'typical'), got {type(groups).__name__}.")
@@ -750,7 +645,7 @@ def influence_log_ratios(model: nn.Module, x: torch.Tensor, y: torch.Tensor, gro
     if isinstance(steps, (str, bytes)) or not hasattr(steps, "__iter__"):
         raise ValueError(f"steps must be a non-empty list of step counts >= 1, got {steps!r}.")
     steps = check_int_list("steps", steps, min_value=1)
-    _check_steps(max(steps), name="the largest of steps")
+    check_steps(max(steps), name="the largest of steps")
     terms = adversarial_term_norm(model, x, y, torch.stack([attack(model, x, y, int(m)).detach() for m in steps]))
     return {
         k: np.array([float(group_log_ratio(t, g, groups["typical"])) if g.any() else math.nan for t in terms])

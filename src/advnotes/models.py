@@ -30,6 +30,7 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_weights, fuse_linear_bn_weights
 
 from .validation import check_positive
 
@@ -247,8 +248,43 @@ def num_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+def flat_params(params, *, batch: int | None = None) -> torch.Tensor:
+    """Parameters as one flat vector: the package's one way to flatten them.
+
+    ``params``: an ``nn.Module`` (its trainable parameters, in ``model.parameters()`` order,
+    detached: ``torch.nn.utils.parameters_to_vector``), or a dict / sequence of tensors
+    (kept attached, e.g. gradients). With ``batch=B`` every tensor has a leading batch axis
+    of length B (per-sample gradients) and the result is (B, P); otherwise it is (P,).
+    """
+    if isinstance(params, nn.Module):
+        if batch is not None:
+            raise ValueError("batch is for per-sample tensors (a dict or a list), not for a model's parameters.")
+        trainable = [p for p in params.parameters() if p.requires_grad]
+        if not trainable:
+            raise ValueError(
+                "the model has no trainable parameters (requires_grad=True), so there is nothing to flatten."
+            )
+        return nn.utils.parameters_to_vector(trainable).detach()
+    tensors = list(params.values()) if isinstance(params, dict) else params
+    if isinstance(tensors, (str, bytes, torch.Tensor)) or not hasattr(tensors, "__iter__"):
+        raise TypeError(f"params must be an nn.Module, a dict or a list of tensors, got {type(params).__name__}.")
+    tensors = list(tensors)
+    if not tensors or not all(isinstance(t, torch.Tensor) for t in tensors):
+        raise TypeError("params must hold at least one tensor, and only tensors.")
+    if batch is None:
+        return torch.cat([t.reshape(-1) for t in tensors])
+    batch = check_positive("batch", batch, integer=True)
+    if any(t.dim() == 0 or t.shape[0] != batch for t in tensors):
+        raise ValueError(f"every tensor must have a leading batch axis of length {batch}.")
+    return torch.cat([t.reshape(batch, -1) for t in tensors], dim=1)
+
+
 def fold_batchnorm(model: nn.Sequential) -> nn.Sequential:
-    """Fold eval-mode BatchNorm layers into the preceding Linear/Conv (a new model, same function)."""
+    """Fold eval-mode BatchNorm layers into the preceding Linear/Conv (a new model, same function).
+
+    The arithmetic is torch's own (``torch.nn.utils.fusion.fuse_linear_bn_weights`` /
+    ``fuse_conv_bn_weights``); a BatchNorm without affine parameters folds as weight 1, bias 0.
+    """
     if not isinstance(model, nn.Sequential):
         raise TypeError(f"fold_batchnorm expects an nn.Sequential, got {type(model).__name__}.")
     out: list[nn.Module] = []
@@ -266,14 +302,19 @@ def fold_batchnorm(model: nn.Sequential) -> nn.Sequential:
             if not m.track_running_stats or m.running_var is None:
                 raise ValueError(f"{type(m).__name__} without running statistics cannot be folded.")
             prev = copy.deepcopy(out.pop())
-            inv_std = torch.rsqrt(m.running_var + m.eps)
-            scale = m.weight.detach() * inv_std if m.affine else inv_std
-            shift = (m.bias.detach() if m.affine else 0.0) - m.running_mean * scale
-            bias = prev.bias.detach() if prev.bias is not None else torch.zeros_like(scale)
-            new = prev
-            new.weight = nn.Parameter(prev.weight.detach() * scale.reshape((-1,) + (1,) * (prev.weight.dim() - 1)))
-            new.bias = nn.Parameter(bias * scale + shift)
-            out.append(new)
+            mean, var = m.running_mean.detach(), m.running_var.detach()
+            scale = m.weight.detach() if m.affine else torch.ones_like(var)
+            shift = m.bias.detach() if m.affine else torch.zeros_like(mean)
+            bias = prev.bias.detach() if prev.bias is not None else None
+            if isinstance(prev, nn.Linear):
+                prev.weight, prev.bias = fuse_linear_bn_weights(
+                    prev.weight.detach(), bias, mean, var, m.eps, scale, shift
+                )
+            else:
+                prev.weight, prev.bias = fuse_conv_bn_weights(
+                    prev.weight.detach(), bias, mean, var, m.eps, scale, shift
+                )
+            out.append(prev)
         else:
             out.append(m)
     return nn.Sequential(*out)

@@ -26,20 +26,17 @@ import warnings
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from .attacks import check_steps, gradient_ascent_path
 from .linear_regions import local_linear_map
+from .stats import binned_median, cosine, first_crossing  # re-exported until the final sweep (renames.md)
 from .validation import (
     check_array,
     check_finite,
     check_inputs,
     check_int_list,
     check_labels,
-    check_limit,
-    check_model_input,
-    check_not_training,
-    check_number,
     check_positive,
 )
 
@@ -111,14 +108,6 @@ def _log_max(dtype: torch.dtype) -> float:
     return math.log(torch.finfo(dtype).max)
 
 
-def _check_steps(steps, *, name: str = "steps", allow_zero: bool = True) -> int:
-    """Step counts of iterated attacks share :data:`advnotes.attacks.MAX_STEPS`."""
-    from . import attacks
-
-    steps = check_positive(name, steps, integer=True, allow_zero=allow_zero)
-    return check_limit(name, steps, "advnotes.attacks.MAX_STEPS", attacks.MAX_STEPS, what="an attack that long")
-
-
 def _check_step_sizes(step_sizes) -> list[float]:
     if isinstance(step_sizes, (str, bytes, dict)) or not hasattr(step_sizes, "__iter__"):
         raise TypeError(f"step_sizes must be a list of positive numbers such as [0.1, 1.0], got {step_sizes!r}.")
@@ -130,7 +119,7 @@ def _check_step_sizes(step_sizes) -> list[float]:
 
 def _check_step_counts(steps) -> list[int]:
     out = check_int_list("steps", steps, min_value=1)
-    _check_steps(max(out), name="the largest of steps")
+    check_steps(max(out), name="the largest of steps")
     return out
 
 
@@ -245,7 +234,7 @@ def iterate_quadratic_attack(H: torch.Tensor, g: torch.Tensor, *, step_size: flo
     quadratic loss ``g^T delta + delta^T H delta / 2``. ``H`` (B, n, n), ``g`` (B, n).
     """
     step_size = check_positive("step_size", step_size)
-    steps = _check_steps(steps)
+    steps = check_steps(steps)
     H = check_inputs(H, name="H", min_dim=3)
     g = check_inputs(g, name="g")
     if H.dim() != 3 or g.dim() != 2 or H.shape != (g.shape[0], g.shape[1], g.shape[1]):
@@ -260,39 +249,6 @@ def iterate_quadratic_attack(H: torch.Tensor, g: torch.Tensor, *, step_size: flo
     if not torch.isfinite(delta).all():
         raise OverflowError("the iterated recurrence overflowed; lower step_size or steps.")
     return delta
-
-
-def gradient_ascent_path(model, x: torch.Tensor, y: torch.Tensor, *, step_size: float, record) -> dict:
-    """Plain gradient ascent, returning the perturbation after each step count in ``record``.
-
-    The same iteration as :func:`advnotes.attacks.gradient_ascent`
-    (``delta_{t+1} = delta_t + step_size * grad_x L(x + delta_t)``, ``delta_0 = 0``, per-example
-    CE), run once up to ``max(record)`` steps instead of once per step count; returns
-    ``{m: delta_m}`` with each ``delta_m`` of the shape of ``x``. ``model`` may be any
-    callable giving (B, C) logits, e.g. :class:`advnotes.linear_regions.FrozenGates`.
-    Chapter 2 uses it for the validity map.
-    """
-    step_size = check_positive("step_size", step_size)
-    if isinstance(record, (str, bytes)) or not hasattr(record, "__iter__"):
-        raise ValueError(f"record must be a non-empty collection of step counts >= 0, got {record!r}.")
-    record = sorted(set(check_int_list("record", record)))
-    _check_steps(record[-1], name="the largest step count in record")
-    check_not_training(model, why="the attack's path would be random")
-    C = check_model_input(model, x, probe=None).shape[1]
-    y = check_labels(y, batch=x.shape[0], num_classes=C, device=x.device)
-    out, delta = {}, torch.zeros_like(x)
-    for t in range(record[-1] + 1):
-        if t in record:
-            if not torch.isfinite(delta).all():
-                raise FloatingPointError("the attack produced a non-finite perturbation; lower step_size or steps.")
-            out[t] = delta
-        if t == record[-1]:
-            break
-        with torch.enable_grad():
-            d = delta.detach().requires_grad_(True)
-            (grad,) = torch.autograd.grad(F.cross_entropy(model(x + d), y, reduction="sum"), d)
-        delta = (delta + step_size * grad).detach()
-    return out
 
 
 def _kind(v) -> str:
@@ -331,19 +287,6 @@ def energy_on_top(eigvecs: torch.Tensor, d: torch.Tensor, k: int) -> torch.Tenso
         raise ValueError("d has a zero row: the share of its energy on any direction is undefined.")
     proj = torch.einsum("bnk,bn->bk", eigvecs[:, :, :k], d)
     return (proj * proj).sum(1) / norm2
-
-
-def cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Cosine similarity (B,) between matching rows of ``a`` and ``b`` (flattened); zero rows raise."""
-    a, b = _flat(a, "a"), _flat(b, "b")
-    if a.dtype != b.dtype:
-        raise TypeError(f"a and b must share one dtype, got {a.dtype} and {b.dtype}.")
-    if a.shape != b.shape:
-        raise ValueError(f"a and b must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}.")
-    na, nb = a.norm(dim=1), b.norm(dim=1)
-    if (na == 0).any() or (nb == 0).any():
-        raise ValueError("a zero row has no direction; its cosine is undefined.")
-    return (a * b).sum(1) / (na * nb)
 
 
 def logit_margin_flow(margin0, k, t):
@@ -413,59 +356,6 @@ def two_logit_flow(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, t: flo
     return delta, u
 
 
-def binned_median(s, values, edges) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Median and quartiles of ``values`` in bins of ``s`` (chapter 2's validity map).
-
-    ``s``, ``values``: 1-D arrays (or tensors) of one length; ``edges``: increasing bin
-    edges. Returns ``(centers, median, q25, q75)`` over the non-empty bins only, with
-    geometric bin centres (the map's axis is logarithmic; ``edges`` must be positive).
-    """
-    s, v, edges = (
-        check_array("s", s, finite=False),
-        check_array("values", values, finite=False),
-        check_array("edges", edges, finite=False),
-    )
-    if s.ndim != 1 or v.shape != s.shape:
-        raise ValueError(f"s and values must be 1-D of one length, got {s.shape} and {v.shape}.")
-    if edges.ndim != 1 or len(edges) < 2 or not (np.diff(edges) > 0).all() or edges[0] <= 0:
-        raise ValueError("edges must be at least two positive, strictly increasing numbers.")
-    if not (np.isfinite(s).all() and np.isfinite(v).all()):
-        raise ValueError("s and values must be finite.")
-    idx = np.digitize(s, edges) - 1
-    rows = []
-    for b in range(len(edges) - 1):
-        sel = idx == b
-        if sel.any():
-            q25, q50, q75 = np.quantile(v[sel], [0.25, 0.5, 0.75])
-            rows.append((np.sqrt(edges[b] * edges[b + 1]), q50, q25, q75))
-    if not rows:
-        raise ValueError("no value of s falls inside the bins.")
-    c, med, lo, hi = (np.array(col) for col in zip(*rows, strict=True))
-    return c, med, lo, hi
-
-
-def first_crossing(s, values, level: float) -> float:
-    """Smallest ``s`` at which the curve ``values(s)`` first rises above ``level`` (log-log interpolation).
-
-    ``s`` increasing and positive, ``values`` positive (e.g. a binned median relative
-    error). Returns ``inf`` when the curve never crosses and ``s[0]`` when it starts above.
-    """
-    s, v = check_array("s", s), check_array("values", values)
-    level = check_number("level", level, finite=False)
-    if s.ndim != 1 or v.shape != s.shape or len(s) == 0:
-        raise ValueError("s and values must be 1-D arrays of one non-zero length.")
-    if (s <= 0).any() or (v <= 0).any() or not (np.diff(s) > 0).all() or not level > 0:
-        raise ValueError("s must be positive and increasing, values and level positive.")
-    above = np.nonzero(v > level)[0]
-    if len(above) == 0:
-        return math.inf
-    i = int(above[0])
-    if i == 0:
-        return float(s[0])
-    x0, x1, y0, y1 = np.log(s[i - 1]), np.log(s[i]), np.log(v[i - 1]), np.log(v[i])
-    return float(np.exp(x0 + (np.log(level) - y0) * (x1 - x0) / (y1 - y0)))
-
-
 # ----------------------------------------------------------------------------- chapter 2, sections 2.8-2.10
 
 
@@ -481,12 +371,12 @@ def gradient_tilt(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict:
     ``s`` (B, C), ``gamma`` (B, C) = ``V^T g`` (computed directly), and ``fit_error`` (B,)
     = ``|F s - (p - e_y)| / |p - e_y|``.
     """
-    from .curvature import _residual, softmax_curvature_factor
+    from .curvature import softmax_curvature_factor, softmax_residual
 
     W, b = local_linear_map(model, x)
     y = check_labels(y, batch=x.shape[0], num_classes=W.shape[1])
     p = torch.softmax(b + torch.einsum("bcn,bn->bc", W, x.reshape(x.shape[0], -1)), dim=-1)
-    r = _residual(p, y)
+    r = softmax_residual(p, y)
     F_ = softmax_curvature_factor(p)
     s = r / p.sqrt()
     G = torch.einsum("bcd,bcn->bdn", F_, W)

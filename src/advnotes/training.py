@@ -27,12 +27,13 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
+from .models import flat_params  # noqa: F401  (re-exported until the final sweep, renames.md)
+from .stats import cosine
 from .validation import (
     check_bool,
-    check_labels,
     check_limit,
     check_model,
-    check_model_input,
+    check_model_data,
     check_positive,
     check_seed,
     eval_mode,
@@ -79,20 +80,10 @@ class TrainLog:
         )
 
 
-def flat_params(model: nn.Module) -> torch.Tensor:
-    """All trainable parameters as one detached vector."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
-    if not any(p.requires_grad for p in model.parameters()):
-        raise ValueError("the model has no trainable parameters (requires_grad=True), so there is nothing to flatten.")
-    return torch.cat([p.detach().reshape(-1) for p in model.parameters() if p.requires_grad])
-
-
 def _check_training_data(model, x, y):
     """``x`` and ``y`` against the model (one probe forward, in eval mode: the check never changes the model)."""
     with eval_mode(model):
-        C = int(check_model_input(model, x).shape[1])
-    y = check_labels(y, batch=x.shape[0], num_classes=C, device=x.device)
+        x, y, _ = check_model_data(model, x, y, probe=1)
     return x, y
 
 
@@ -208,8 +199,7 @@ def train(
         log.clean_loss.append(float(clean))
         log.update_norm.append(float(update.norm()))
         if prev_update is not None:
-            denom = float(update.norm() * prev_update.norm())
-            log.update_cos.append(float(update @ prev_update) / denom if denom > 0 else 0.0)
+            log.update_cos.append(float(cosine(update, prev_update, zero=0.0)))
         if record_updates:
             log.updates.append(update.clone())
         prev_update = update
@@ -603,7 +593,7 @@ def _train_stacked(
     attacked = stack.flat_model(detached=True)  # the attack needs no graph to the parameters
     velocity = torch.zeros_like(stack.flat)
     logs = [TrainLog() for _ in seeds]
-    prev_velocity = prev_norm = None
+    prev_velocity = None
     if batches is None:  # full batch: the same stacked batch at every step
         xf, yf = x.repeat(S, *([1] * (x.dim() - 1))), y.repeat(S)
     for step in range(steps):
@@ -647,19 +637,18 @@ def _train_stacked(
             velocity = torch.add(g, velocity, alpha=momentum) if momentum else g
             stack.flat.add_(velocity, alpha=-lr)
             norm = torch.linalg.vector_norm(velocity, dim=1)
-            if prev_velocity is not None:
-                dots = torch.linalg.vecdot(velocity, prev_velocity).tolist()
-                denoms = (norm * prev_norm).tolist()
+            if prev_velocity is not None:  # the update is -lr * velocity: same cosine
+                cosines = cosine(velocity, prev_velocity, zero=0.0).tolist()
             recorded = stack.in_member_order(-lr * velocity) if record_updates else None
         for k, (log, loss_k, clean_k, norm_k) in enumerate(zip(logs, losses.tolist(), clean.tolist(), norm.tolist())):
             log.loss.append(loss_k)
             log.clean_loss.append(clean_k)
             log.update_norm.append(lr * norm_k)
             if prev_velocity is not None:
-                log.update_cos.append(dots[k] / denoms[k] if denoms[k] > 0 else 0.0)
+                log.update_cos.append(cosines[k])
             if recorded is not None:
                 log.updates.append(recorded[k].clone())
-        prev_velocity, prev_norm = velocity, norm
+        prev_velocity = velocity
     return logs
 
 

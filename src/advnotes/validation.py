@@ -429,3 +429,53 @@ def eval_mode(model) -> Iterator:
     finally:
         for m, flag in flags:
             m.training = flag
+
+
+# ----------------------------------------------------------------------------- one check per repeated job
+
+
+def check_vector(name: str, value) -> np.ndarray:
+    """A non-empty 1-d array of finite numbers (a list, NumPy array or tensor), as float64 NumPy."""
+    arr = check_array(name, value, finite=False)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a non-empty 1-d array, got shape {arr.shape}.")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} has non-finite values (NaN or inf).")
+    return arr
+
+
+def check_model_data(model, x, y, *, module: bool = False, why: str | None = None, probe: int | None = None):
+    """The model/data check every computation on ``(model, x, y)`` starts with; returns ``(x, y, C)``.
+
+    ``x`` is validated and the model run on ``x[:probe]`` (all of ``x`` for ``probe=None``,
+    so a model that fails on some example fails here) by :func:`check_model_input`;
+    ``y`` must be integer labels (B,) in ``[0, C)`` on ``x``'s device, with ``C`` the number
+    of logits. ``module=True`` requires an ``nn.Module``; ``why`` (what would go wrong)
+    refuses a module in a random or batch-dependent mode (:func:`check_not_training`).
+    The probe runs in the model's current mode and under ``no_grad``: wrap the call in
+    :func:`eval_mode` where the model may be in training mode.
+    """
+    if module and not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
+    if why is not None:
+        check_not_training(model, why=why)
+    num_classes = int(check_model_input(model, x, probe=probe).shape[1])
+    y = check_labels(y, batch=x.shape[0], num_classes=num_classes, device=x.device)
+    return x, y, num_classes
+
+
+def check_delta(delta, x: torch.Tensor) -> torch.Tensor:
+    """A perturbation of ``x``: a finite floating tensor of ``x``'s shape, dtype and device; returned detached.
+
+    The one check for every function that takes a perturbation beside its inputs (a
+    mismatch is refused, never converted silently).
+    """
+    if not isinstance(delta, torch.Tensor):
+        raise TypeError(f"delta must be a torch.Tensor shaped like x, got {type(delta).__name__}.")
+    if delta.shape != x.shape:
+        raise ValueError(f"delta must have the shape of x, {_shape(x)}, got {_shape(delta)}.")
+    if delta.dtype != x.dtype or delta.device != x.device:
+        raise TypeError(
+            f"delta must share x's dtype and device ({x.dtype}, {x.device}); got {delta.dtype} on {delta.device}."
+        )
+    return check_inputs(delta, name="delta").detach()
