@@ -228,7 +228,7 @@ def test_scorecard_evidence_is_strict_and_names_what_to_run(tmp_path, monkeypatc
     evidence.save()
     assert own.is_file()
     # full profile: nothing of chapters 1-4 in this session's folder -> the error names them
-    with pytest.raises(RuntimeError, match=r"execute chapter\(s\) 1, 2, 3, 4 first"):
+    with pytest.raises(RuntimeError, match=r"execute chapter\(s\) 1, 2, 3, 4\b"):
         ch5.scorecard_evidence(own, profile="full")
     # ... and with chapters 1-4 left out, chapter 5 alone loads
     out = ch5.scorecard_evidence(own, profile="full", chapters=())
@@ -286,7 +286,95 @@ def test_appendix_names_the_interval_and_the_seed_protocol():
 
 
 def test_every_reading_is_summarised_once():
-    listed = [g for table in (ch5._FINDINGS, ch5._CONTROLS) for names in table.values() for g in names]
+    listed = [g for table in (ch5.FINDINGS, ch5.CONTROLS) for names in table.values() for g in names]
     assert sorted(listed) == sorted({s.group for s in CLAIMS})
-    controls = [g for names in ch5._CONTROLS.values() for g in names]
+    controls = [g for names in ch5.CONTROLS.values() for g in names]
     assert sorted(controls) == sorted(s.group for s in CLAIMS if s.control)
+
+
+# ----------------------------------------------------------------------------- the scorecard by setting
+INTERVENTION = ClaimSpec(
+    name="test-ch5-intervention",
+    chapter=99,  # the test chapter of tests/test_claims.py
+    group="test-ch5-intervention",
+    paper="",
+    reading="prediction: cutting the path moves the onset back",
+    statistic="s",
+    threshold=0.0,
+    direction=">",
+    reason="a test spec",
+    intervention="cut d(delta)/d(theta)",
+)
+
+
+def _records():
+    up, down = [1.0, 1.1, 0.9, 1.0, 1.2], [-1.0, -1.1, -0.9, -1.0, -1.2]
+    return [
+        ch5.FLATTER_MEAN.measure(down),
+        ch5.FLATTER_MEAN.measure(up, setting="mnist1d-cnn"),  # differs
+        ch5.FLATTER_MEDIAN.measure(down),
+        ch5.FLATTER_MEDIAN.measure(down, setting="mnist1d-cnn"),  # agrees
+        ch5.ROBUST_OVERFITTING.measure(up, regime="a"),
+        ch5.ROBUST_OVERFITTING.measure(down, regime="b"),  # digits only, holds in a regime
+        ch5.NO_CLEAN_OVERFITTING.measure(down),
+        INTERVENTION.measure(up, setting="mnist1d-cnn"),
+        ch5.SHARE_TWO_ROUTES.check(1e-16),
+    ]
+
+
+def test_setting_outcomes_and_differences():
+    rows = {r["claim"]: r for r in ch5.setting_outcomes(_records())}
+    assert rows["ch5-flatter-mean"]["digits-mlp"] == HOLDS
+    assert rows["ch5-flatter-mean"]["mnist1d-cnn"] == NOT_REPRODUCED
+    assert rows["ch5-robust-overfitting"]["digits-mlp"] == REGIME
+    assert rows["ch5-robust-overfitting"]["mnist1d-cnn"] is None
+    assert rows["ch5-no-clean-overfitting"]["whose"] == "control"
+    assert rows["test-ch5-intervention"]["intervention"] == "cut d(delta)/d(theta)"
+    differ = ch5.setting_differences(_records())
+    assert [r["claim"] for r in differ] == ["ch5-flatter-mean"]  # agreement and one-setting claims are not listed
+
+
+def test_scorecard_text_has_a_column_per_setting_and_interventions_apart():
+    text = ch5.scorecard_text(_records())
+    assert max(len(line) for line in text.splitlines()) <= 88
+    claims_part, interventions = text.split("Interventions (chapter 6)")
+    head = claims_part.splitlines()[1].split()
+    assert head == ["ch", "claim", "whose", "digits-mlp", "mnist1d-cnn"]
+    line = next(s for s in claims_part.splitlines() if " flatter-mean " in s)
+    assert line.split()[-3:] == ["holds", "not", "repr."]  # digits holds, MNIST-1D not reproduced
+    assert "robust-overfitting" in claims_part and "test-ch5-intervention" not in claims_part
+    assert "test-ch5-intervention: cut d(delta)/d(theta)" in interventions
+    both = ch5.scorecard_text(_records(), full=_records()[:2])
+    assert "q:digits" in both and "f:mnist1d" in both
+    flat = next(s for s in both.splitlines() if " flatter-median " in s)
+    assert flat.split()[-4:] == ["holds", "-", "holds", "-"]  # full: not measured
+    assert max(len(line) for line in both.splitlines()) <= 88
+
+
+def test_setting_counts_per_setting_and_kind():
+    rows = ch5.setting_counts(_records())
+    digits = {r["kind"]: r for r in rows if r["setting"] == "digits-mlp"}
+    assert digits["book"]["claims"] == 3 and digits["book"]["holds"] == 2 and digits["book"]["regime"] == 1
+    assert digits["controls"]["claims"] == 1 and digits["book"]["records"] == 4
+    cnn = {r["kind"]: r for r in rows if r["setting"] == "mnist1d-cnn"}
+    assert cnn["book"]["claims"] == 3 and cnn["book"]["not repr."] == 1
+
+
+def test_scorecard_evidence_reads_every_chapter_present(tmp_path, monkeypatch):
+    committed = tmp_path / "committed"
+    monkeypatch.setattr(ch5, "committed_evidence", lambda n, profile="quick": committed / f"ch{n}.json")
+    for n in (1, 6):  # chapters 2-4 absent: read what there is, chapter 6 included
+        ev = Evidence(chapter=99)
+        ev.claim(INTERVENTION, [1.0, 1.1, 0.9, 1.0, 1.2], setting="mnist1d-cnn")
+        ev.save(committed / f"ch{n}.json")
+    own = tmp_path / "own.json"
+    mine = Evidence(chapter=5)
+    mine.claim(ch5.NO_COLLAPSE_UNDER_PGD, [0.0] * 5)
+    mine.save(own)
+    out = ch5.scorecard_evidence(own, profile="quick")
+    assert sorted(out) == [1, 5, 6]
+    assert out[6][0].spec.intervention == "cut d(delta)/d(theta)"
+    # full: the committed chapters must all be in this session's folder
+    monkeypatch.setenv(EVIDENCE_ENV, str(tmp_path / "full"))
+    with pytest.raises(RuntimeError, match=r"execute chapter\(s\) 1, 6 first"):
+        ch5.scorecard_evidence(own, profile="full")

@@ -26,10 +26,13 @@ check them against independent oracles:
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 
 import numpy as np
 
+from ..tables import table
+from ..validation import check_number
 from . import (
     GROUP_OUTCOMES,
     HOLDS,
@@ -37,9 +40,9 @@ from . import (
     NOT_REPRODUCED,
     OUTCOMES,
     REGIME,
+    SETTINGS,
     ClaimSpec,
     IdentitySpec,
-    _number,
     check_records,
     committed_evidence,
     evidence_dir,
@@ -284,7 +287,7 @@ def log_median_ratio(values_a, values_b) -> float:
 def top_share(values, fraction: float) -> float:
     """The share of ``sum(values)`` carried by the largest ``ceil(fraction * n)`` values (section 5.2)."""
     v = _floats("values", values)
-    fraction = _number("fraction", fraction)
+    fraction = check_number("fraction", fraction)
     if v.size == 0 or not np.isfinite(v).all() or (v < 0).any() or v.sum() == 0:
         raise ValueError("values must be a non-empty array of finite non-negative numbers, not all 0.")
     if not 0 < fraction <= 1:
@@ -326,16 +329,16 @@ def co_qualifies(pgd_curve, final_clean: float, *, min_clean: float = CO_MIN_CLE
     """Whether a run counts for catastrophic overfitting: final clean accuracy >= ``min_clean`` and peak
     PGD accuracy >= ``min_peak`` (section 5.4; other runs are excluded, not scored as 0)."""
     c = _curve(pgd_curve)
-    final_clean = _number("final_clean", final_clean)
+    final_clean = check_number("final_clean", final_clean)
     if not 0 <= final_clean <= 1:
         raise ValueError(f"final_clean must be an accuracy in [0, 1], got {final_clean!r}.")
-    return bool(final_clean >= _number("min_clean", min_clean) and c.max() >= _number("min_peak", min_peak))
+    return bool(final_clean >= check_number("min_clean", min_clean) and c.max() >= check_number("min_peak", min_peak))
 
 
 def relative_reduction(error_small: float, error_full: float) -> float:
     """``(e_small - e_full) / e_small``: the fraction of the error that more data removes (section 5.5)."""
-    error_small = _number("error_small", error_small, finite=False)
-    error_full = _number("error_full", error_full, finite=False)
+    error_small = check_number("error_small", error_small, finite=False)
+    error_full = check_number("error_full", error_full, finite=False)
     for name, e in (("error_small", error_small), ("error_full", error_full)):
         if not 0 <= e <= 1:
             raise ValueError(f"{name} must be an error rate in [0, 1], got {e!r}.")
@@ -352,20 +355,39 @@ def early_stopping_gain(val_curve, test_curve) -> float:
     return float(t[int(np.argmax(v))] - t[-1])
 
 
-def scorecard_evidence(own, *, profile: str | None = None, chapters=(1, 2, 3, 4)) -> dict:
+def _chapters_in(folder: Path) -> set[int]:
+    """The chapter numbers N of the files ``chN.json`` in ``folder`` (none if it is missing)."""
+    found = set()
+    for path in folder.glob("ch*.json") if folder.is_dir() else ():
+        number = path.stem[2:]
+        if number.isdigit() and int(number) >= 1:
+            found.add(int(number))
+    return found
+
+
+def scorecard_evidence(own, *, profile: str | None = None, chapters=None) -> dict:
     """Every chapter's records for the scorecard (section 5.8): ``{n: records}``, ``own`` (the
     file chapter 5 just wrote) as chapter 5.
 
-    ``quick``: the committed files that ship with the package (:func:`~advnotes.claims.committed_evidence`);
-    ``full``: none is committed, so the files this session's chapters wrote
-    (:func:`~advnotes.claims.evidence_dir`). Strict: raises ``RuntimeError`` naming every chapter whose file
-    is missing or does not load, with the reason (and, in ``full``, the chapters to execute first).
+    ``chapters=None`` reads every chapter's evidence there is, not a fixed list: in ``quick``
+    the committed files that ship with the package (:func:`~advnotes.claims.committed_evidence`),
+    every ``chN.json`` present (chapter 6's too, once it is committed); in ``full`` none is
+    committed, so the files this session's chapters wrote (:func:`~advnotes.claims.evidence_dir`),
+    and there every chapter with committed quick evidence *must* be present. An explicit
+    ``chapters`` (numbers other than 5) reads exactly those. Strict: raises ``RuntimeError``
+    naming every chapter whose file is missing or does not load, with the reason (and, in
+    ``full``, the chapters to execute first).
     """
     from ..config import get_profile
 
     profile = get_profile() if profile is None else profile
     if profile not in ("quick", "full"):
         raise ValueError(f"profile must be None, 'quick' or 'full', got {profile!r}.")
+    if chapters is None:
+        chapters = _chapters_in(committed_evidence(1).parent)
+        if profile == "full":
+            chapters |= _chapters_in(evidence_dir())
+        chapters = sorted(chapters - {5})
     if isinstance(chapters, (str, bytes)) or not all(
         isinstance(n, int) and not isinstance(n, bool) and 1 <= n != 5 for n in chapters
     ):
@@ -390,6 +412,123 @@ def scorecard_evidence(own, *, profile: str | None = None, chapters=(1, 2, 3, 4)
             + "; ".join(f"chapter {n}: {w}" for n, w in failed.items())
         )
     return out
+
+
+#: How the scorecard prints an outcome (short, so that a column per setting fits the page).
+SHORT = {HOLDS: "holds", REGIME: "regime", INCONCLUSIVE: "inconcl.", NOT_REPRODUCED: "not repr."}
+#: The legend of :data:`SHORT` (printed under every scorecard).
+LEGEND = (
+    "holds: every record holds; regime: holds in some regime(s), not in others; inconcl.: "
+    "none holds, some inconclusive; not repr.: not reproduced; -: not measured in that setting"
+)
+
+
+def _claims_by_group(records) -> dict[str, list]:
+    groups: dict[str, list] = {}
+    for r in check_records(records):
+        if r.kind == "claim":
+            groups.setdefault(r.spec.group, []).append(r)
+    return groups
+
+
+def _settings_of(groups) -> list[str]:
+    present = {r.setting for recs in groups for r in recs}
+    return [s for s in SETTINGS if s in present]
+
+
+def _whose(spec) -> str:
+    return "control" if spec.control else "paper" if spec.paper else "book"
+
+
+def setting_outcomes(records) -> list[dict]:
+    """One row per claim (a group of records): ``ch``, ``claim`` (the group's name), ``whose``
+    (paper / book / control), ``intervention`` (chapter 6's, else "") and the claim's outcome
+    in each setting present (:func:`~advnotes.claims.paper_outcome` of that setting's records;
+    ``None`` where the claim was not measured in that setting). Section 5.8."""
+    groups = _claims_by_group(records)
+    settings = _settings_of(groups.values())
+    rows = []
+    for name, recs in groups.items():
+        spec = recs[0].spec
+        row = {"ch": spec.chapter, "claim": name, "whose": _whose(spec), "intervention": spec.intervention}
+        for s in settings:
+            mine = [r for r in recs if r.setting == s]
+            row[s] = paper_outcome(mine) if mine else None
+        rows.append(row)
+    return rows
+
+
+def setting_differences(records, settings=("digits-mlp", "mnist1d-cnn")) -> list[dict]:
+    """The claims measured in every setting of ``settings`` whose outcomes differ between them
+    (rows of :func:`setting_outcomes`, in the book's order). Section 5.8 discusses each."""
+    if isinstance(settings, str) or len(settings) < 2 or not all(s in SETTINGS for s in settings):
+        raise ValueError(f"settings must name two or more of {sorted(SETTINGS)}, got {settings!r}.")
+    rows = [r for r in setting_outcomes(records) if all(r.get(s) for s in settings)]
+    return [r for r in rows if len({r[s] for s in settings}) > 1]
+
+
+def scorecard_text(records, *, full=None) -> str:
+    """The book's scorecard as text within 88 columns (section 5.8; the reproducibility
+    appendix calls it too): one row per claim, one outcome column per setting, chapter 6's
+    claims in their own table ("interventions", with the intervention named under it).
+
+    ``full``: the full profile's records; then every setting has two columns, ``q:`` (the
+    quick records) and ``f:`` (the full ones), side by side. Outcomes print as :data:`SHORT`
+    (legend :data:`LEGEND`)."""
+    profiles = {"q": check_records(records)} if full is not None else {"": check_records(records)}
+    if full is not None:
+        profiles["f"] = check_records(full, what="full")
+    rows = {p: {(r["ch"], r["claim"]): r for r in setting_outcomes(recs)} for p, recs in profiles.items()}
+    settings = [s for s in SETTINGS if any(s in r for rs in rows.values() for r in rs.values())]
+    if not settings:
+        raise ValueError("no claim records to tabulate.")
+    keys = list(dict.fromkeys(k for rs in rows.values() for k in rs))
+    keys.sort(key=lambda k: k[0])  # stable: each chapter's claims in recorded order
+
+    def head(p, s):
+        short = s.split("-")[0] if full is not None else s
+        return f"{p}:{short}" if p else short
+
+    def line(key):
+        first = next(rs[key] for rs in rows.values() if key in rs)
+        row = {"ch": key[0], "claim": key[1].removeprefix(f"ch{key[0]}-"), "whose": first["whose"]}
+        for s in settings:
+            for p, rs in rows.items():
+                outcome = rs[key].get(s) if key in rs else None
+                row[head(p, s)] = SHORT[outcome] if outcome else "-"
+        return row, first["intervention"]
+
+    lines = [line(k) for k in keys]
+    plain = [row for row, what in lines if not what]
+    parts = []
+    if plain:
+        parts.append(table(plain, title="Claims (chapters 1-5)"))
+    acted = [(row, what) for row, what in lines if what]
+    if acted:
+        parts.append(table([row for row, _ in acted], title="Interventions (chapter 6)"))
+        parts.append("\n".join(f"  {row['claim']}: {what}" for row, what in acted))
+    parts.append(textwrap.fill(LEGEND, 88))
+    return "\n\n".join(parts)
+
+
+def setting_counts(records) -> list[dict]:
+    """Counts per setting (section 5.8), as table rows: for each setting present and each kind
+    (paper, book, controls) with records, the number of claims (groups), how many hold, hold in
+    a regime, are inconclusive or not reproduced, and the number of records."""
+    records = check_records(records)
+    rows = []
+    for s in SETTINGS:
+        mine = [r for r in records if r.setting == s]
+        if not any(r.kind == "claim" for r in mine):
+            continue
+        c = split_counts(mine)
+        for kind in ("paper", "book", "controls"):
+            n = sum(c[kind]["records"].values())
+            if n:
+                row = {"setting": s, "kind": kind, "claims": sum(c[kind]["claims"].values())}
+                row |= {SHORT[o]: k for o, k in c[kind]["claims"].items()}
+                rows.append(row | {"records": n})
+    return rows
 
 
 def split_counts(records) -> dict:
@@ -437,7 +576,7 @@ def counts_line(counts: dict) -> str:
 
 # ----------------------------------------------------------------------------- the chapter's verdict in words
 #: The findings of the chapter, each with its readings (one group per reading: readings are not regimes).
-_FINDINGS = {
+FINDINGS = {
     "adversarial training lowers the input curvature": (
         "ch5-flatter-median",
         "ch5-flatter-mean",
@@ -459,7 +598,7 @@ _FINDINGS = {
     "adversarial training overfits (early stopping helps)": ("ch5-robust-overfitting",),
 }
 #: The controls (specs declared with ``control=True``): checks of the instrument, counted apart.
-_CONTROLS = {
+CONTROLS = {
     "PGD training does not collapse": ("ch5-no-collapse-under-pgd",),
     "standard training does not overfit": ("ch5-no-clean-overfitting",),
 }
@@ -480,8 +619,8 @@ def summary(records) -> str:
         if r.kind == "claim":
             groups.setdefault(r.spec.group, []).append(r)
     lines = []
-    for table, head in ((_FINDINGS, "finding"), (_CONTROLS, "control")):
-        for text, names in table.items():
+    for findings, head in ((FINDINGS, "finding"), (CONTROLS, "control")):
+        for text, names in findings.items():
             parts = []
             for g in (n for n in names if n in groups):
                 where = [f"{r.regime}: {r.outcome}" for r in groups[g] if r.regime]
