@@ -21,9 +21,8 @@ from advnotes.claims import (
     IdentitySpec,
     load_evidence,
     paper_outcome,
-    roundoff,
-    t_interval,
 )
+from advnotes.stats import roundoff, t_interval
 
 # Specs used only here (chapter 99 so that they cannot clash with a chapter's).
 UP = ClaimSpec(

@@ -33,6 +33,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..stats import roundoff, t_interval  # noqa: F401  (the one home of both; names kept for the chapters until the sweep)
+
 HOLDS = "holds"
 INCONCLUSIVE = "inconclusive"
 NOT_REPRODUCED = "not reproduced"
@@ -131,41 +133,6 @@ def _round(value: float) -> float:
     if not math.isfinite(value):
         raise ValueError(f"measured value {value!r} is not finite; a check needs finite numbers.")
     return float(f"{value:.{SIGNIFICANT}g}")
-
-
-def roundoff(value: float) -> str:
-    """Print a round-off-sized number as a power-of-ten bound, e.g. ``2.3e-14 -> '< 1e-13'``.
-
-    Round-off differs in its last bits between machines; its order of magnitude does
-    not, so chapters print these bounds rather than the raw value.
-    """
-    value = abs(_number("value", value, finite=False))
-    if not math.isfinite(value):
-        raise ValueError(f"roundoff() needs a finite number, got {value!r}.")
-    if value == 0.0:
-        return "0"
-    return f"< 1e{math.ceil(math.log10(value)):+03d}"
-
-
-def t_interval(per_seed, *, level: float = LEVEL) -> tuple[float, float, float]:
-    """Mean and two-sided ``level`` Student-t interval of per-seed values: ``(estimate, lo, hi)``.
-
-    The seeds are independent runs (initialisation, data order, attack start), so the
-    mean over seeds has a t-distributed error with ``n - 1`` degrees of freedom.
-    """
-    from scipy import stats
-
-    values = [_round(v) for v in _sequence("per_seed", per_seed)]
-    n = len(values)
-    if n < 2:
-        raise ValueError(f"an interval needs at least two seeds, got {n}.")
-    level = _number("level", level)
-    if not 0 < level < 1:
-        raise ValueError(f"level must lie in (0, 1), got {level!r}.")
-    mean = math.fsum(values) / n
-    sd = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1))
-    half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * sd / math.sqrt(n)
-    return mean, mean - half, mean + half
 
 
 def decide(lo: float, hi: float, threshold: float, direction: str) -> str:
