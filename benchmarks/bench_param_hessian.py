@@ -5,11 +5,12 @@ perturbation, J_eff through the gradient-ascent attack) it measures the number o
 matrix-vector products and the wall time needed to reach the top eigenvalue to 1e-3
 relative accuracy. The comparison is fair: both methods start from the same vector and
 both are credited with the first product at which their estimate (Lanczos/Arnoldi: the
-top Ritz value of ``krylov_top_eig``; power iteration: the Rayleigh quotient) is within
-1e-3 of a float64 reference solved to residual 1e-10. Beside it, each solver's own
-stopping rule: ``param_hessian_top_eig`` / ``jeff_top_eig`` at the loosest residual
-tolerance that reaches 1e-3 and at ``tol=1e-3``, ARPACK (``method='arpack'``) at
-``tol=1e-3``, and power iteration stopped when its estimate changes by less than 1e-3.
+top Ritz value of ``advnotes.krylov.top_eig``, read through its ``callback``; power
+iteration: the Rayleigh quotient) is within 1e-3 of a float64 reference solved to
+residual 1e-10. Beside it, each solver's own stopping rule: ``param_hessian_top_eig`` /
+``jeff_top_eig`` at the loosest residual tolerance that reaches 1e-3 and at ``tol=1e-3``,
+ARPACK (``method='arpack'``) at ``tol=1e-3``, and power iteration stopped by the same
+residual rule at ``tol=1e-3`` (``||A v - theta v|| <= tol |theta|``).
 A sweep over known spectra shows at which ``lambda_2 / lambda_1`` Lanczos halves power
 iteration. It also times one product against one plain autograd gradient of the same
 loss (in a solver, from scratch, and the earlier forward-over-reverse formulation), at two
@@ -29,10 +30,11 @@ import statistics
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
-from torch.func import grad
+from torch.func import grad, jvp
 
-from advnotes import config
+from advnotes import config, krylov, operators
 from advnotes import param_hessian as ph
 from advnotes.attacks import gradient_ascent
 from advnotes.data import load_digits
@@ -70,27 +72,56 @@ def chapter_models():
     return x, y, models
 
 
-def krylov(model, x, y, op, tol, **kw):
+def top(model, x, y, op, tol, **kw):
+    """lambda_1 (real part) of one of the chapter's operators, by chapter 4's own solvers, and the products used."""
     if op == "J_eff":
         vals, _, n = ph.jeff_top_eig(model, x, y, **GA, tol=tol, **kw)
         return float(vals[0].real), n
-    delta = ph.attack_delta(model, x, y, **GA) if op == "H (delta fixed)" else None
+    delta = operators.attack_delta(model, x, y, **GA) if op == "H (delta fixed)" else None
     vals, _, n = ph.param_hessian_top_eig(model, x, y, delta=delta, tol=tol, **kw)
     return float(vals[0]), n
 
 
-def matvec(model, x, y, op):
-    space = ph.ParamSpace(model)
+def operator(model, x, y, op):
+    """The operator object (``advnotes.operators``) behind ``op``."""
     if op == "J_eff":
-        return space, ph._jeff_fn(space, x, y, GA["step_size"], GA["steps"])
-    if op == "H (delta fixed)":
-        x = x + ph.attack_delta(model, x, y, **GA)
-    return space, ph._hvp_fn(space, x, y)
+        return operators.EffectiveJacobian(model, x, y, **GA)
+    delta = operators.attack_delta(model, x, y, **GA) if op == "H (delta fixed)" else None
+    return operators.ParamHessian(model, x, y, delta=delta)
 
 
-def first_within(history, ref) -> int:
-    """The first product count at which an estimate is within REL of the reference (oracle stopping)."""
-    return next(i + 1 for i, v in enumerate(history) if abs(v - ref) <= REL * abs(ref))
+def start_vector(size: int, seed: int = 0) -> torch.Tensor:
+    """The seeded unit start vector both methods share (float64)."""
+    v0 = np.random.default_rng(seed).standard_normal(size)
+    return torch.as_tensor(v0 / np.linalg.norm(v0))
+
+
+class _Reached(Exception):
+    pass
+
+
+def products_to_reference(op, ref: float, *, method: str, v0, max_matvec: int, **kw) -> tuple[int, float]:
+    """Oracle stopping: the first product at which the top estimate is within REL of ``ref``, and the seconds spent.
+
+    Runs ``krylov.top_eig`` with a ``callback`` that stops the solver there (the estimate: the top Ritz
+    value's real part, or power iteration's Rayleigh quotient).
+    """
+    reached = []
+
+    def stop(n, values):
+        if abs(float(np.real(values[0])) - ref) <= REL * abs(ref):
+            reached.append(n)
+            raise _Reached
+
+    start = time.perf_counter()
+    try:
+        krylov.top_eig(op, tol=1e-12, method=method, v0=v0, max_matvec=max_matvec, callback=stop, **kw)
+    except _Reached:
+        pass
+    seconds = time.perf_counter() - start
+    if not reached:
+        raise RuntimeError(f"{method} did not come within {REL:g} of the reference in its budget.")
+    return reached[0], seconds
 
 
 def bench_operator(name, op, model, x, y):
@@ -100,42 +131,34 @@ def bench_operator(name, op, model, x, y):
     estimate (top Ritz value; Rayleigh quotient) is within REL of a float64 reference solved to
     residual 1e-10. Each solver's own stopping rule is reported beside it.
     """
-    ref, _ = krylov(copy.deepcopy(model).double(), x.double(), y, op, 1e-10)  # float64 reference
-    space, mv = matvec(model, x, y, op)
-    v0 = torch.as_tensor(ph._start_vector(space.size, 0), device=space.device)  # the start of both methods
-    start = time.perf_counter()
-    _, _, n_all, hist = ph.krylov_top_eig(
-        mv, v0, tol=1e-6, symmetric=op != "J_eff", max_products=500, dtype=space.dtype, trace=True
-    )
-    per_krylov = (time.perf_counter() - start) / n_all
-    n_kry = first_within(hist, ref)
+    ref, _ = top(copy.deepcopy(model).double(), x.double(), y, op, 1e-10)  # float64 reference
+    A = operator(model, x, y, op)
+    v0 = start_vector(A.size).to(A.device)  # the start of both methods
+    n_kry, t_kry = products_to_reference(A, ref, method="lanczos", v0=v0, max_matvec=500, max_basis=ph.DEFAULT_BASIS)
     # Each solver's own rule. Lanczos/Arnoldi: the residual tol bounds |A y - theta y| / |theta|, the eigenvalue
     # error is ~ tol^2 / gap; take the loosest tol whose eigenvalue reaches REL, and report tol = REL too.
     rule = None
     for tol in (0.1, 0.03, 0.01, 3e-3, 1e-3):
         start = time.perf_counter()
-        val, n = krylov(model, x, y, op, tol)
+        val, n = top(model, x, y, op, tol)
         seconds = time.perf_counter() - start
         err = abs(val - ref) / abs(ref)
         if tol == REL:
             default = (n, seconds, err)
         if rule is None and err <= REL:
             rule = (n, seconds, err, tol)
-    _, n_arpack = krylov(model, x, y, op, REL, method="arpack")
+    _, n_arpack = top(model, x, y, op, REL, method="arpack")
     start = time.perf_counter()
-    _, _, n_rule, hist_p = ph.power_iteration(mv, space.size, tol=REL, max_iter=5000, dtype=space.dtype, trace=True)
+    vals_p, _, n_rule = krylov.top_eig(A, tol=REL, method="power", v0=v0, max_matvec=5000)
     t_rule = time.perf_counter() - start
-    err_rule = abs(hist_p[-1] - ref) / abs(ref)
-    start = time.perf_counter()
-    _, _, _, hist_p = ph.power_iteration(mv, space.size, tol=1e-9, max_iter=5000, dtype=space.dtype, trace=True)
-    per_power = (time.perf_counter() - start) / len(hist_p)
-    n_pow = first_within(hist_p, ref)
+    err_rule = abs(float(vals_p[0].real) - ref) / abs(ref)
+    n_pow, t_pow = products_to_reference(A, ref, method="power", v0=v0, max_matvec=5000)
     return {
         "model": name,
         "operator": op,
         "lambda_1": ref,
         "krylov_products": n_kry,
-        "krylov_seconds": per_krylov * n_kry,
+        "krylov_seconds": t_kry,
         "krylov_rule_products": rule[0],
         "krylov_rule_seconds": rule[1],
         "krylov_rel_error": rule[2],
@@ -144,7 +167,7 @@ def bench_operator(name, op, model, x, y):
         "krylov_default_rel_error": default[2],
         "arpack_default_products": n_arpack,
         "power_products": n_pow,
-        "power_seconds": per_power * n_pow,
+        "power_seconds": t_pow,
         "power_rule_products": n_rule,
         "power_rule_seconds": t_rule,
         "power_rule_rel_error": err_rule,
@@ -162,13 +185,13 @@ def bench_gap_sweep(ratios=(0.3, 0.5, 0.62, 0.8, 0.9, 0.95, 0.99), n: int = 2000
     gen = torch.Generator().manual_seed(0)
     Q, _ = torch.linalg.qr(torch.randn(n, n, dtype=torch.float64, generator=gen))
     bulk = torch.linspace(0, 1, n - 2, dtype=torch.float64) ** 4
-    v0 = torch.as_tensor(ph._start_vector(n, 0))
+    v0 = start_vector(n)
     rows = []
     for r in ratios:
         A = (Q * torch.cat([torch.tensor([1.0, r], dtype=torch.float64), 0.9 * r * bulk - 0.03])) @ Q.T
-        _, _, _, hk = ph.krylov_top_eig(A.__matmul__, v0, tol=1e-7, max_products=500, trace=True)
-        _, _, _, hp = ph.power_iteration(A.__matmul__, n, tol=1e-12, max_iter=20000, trace=True)
-        nk, npow = first_within(hk, 1.0), first_within(hp, 1.0)
+        op = krylov.DenseOperator((A + A.T) / 2, symmetric=True)
+        nk, _ = products_to_reference(op, 1.0, method="lanczos", v0=v0, max_matvec=500, max_basis=ph.DEFAULT_BASIS)
+        npow, _ = products_to_reference(op, 1.0, method="power", v0=v0, max_matvec=20000)
         rows.append(
             {"lambda2_over_lambda1": r, "krylov_products": nk, "power_products": npow, "product_ratio": nk / npow}
         )
@@ -180,12 +203,12 @@ def bench_costs(model, x, y, repeats: int = 15):
 
     ``gradient_ms``: one plain autograd gradient of the mean clean loss (what a training step
     computes; ``gradient_func_ms`` is the same through ``torch.func.grad``, slower on small nets).
-    ``hvp_ms``: one Hessian-vector product as the eigen-solvers pay it (a backward pass through the
-    gradient's graph, built once per solve: ``hvp_setup_ms``); ``hvp_standalone_ms``: one product
-    from scratch (setup included, what ``hvp_clean`` costs); ``hvp_fwd_rev_ms``: ``jvp`` of
-    ``torch.func.grad``, the earlier formulation.
+    ``hvp_ms``: one Hessian-vector product as the eigen-solvers pay it (``operators.ParamHessian``: a
+    backward pass through the gradient's graph, built once per operator: ``hvp_setup_ms``);
+    ``hvp_standalone_ms``: one product from scratch (setup and input check included, what ``hvp_clean``
+    costs); ``hvp_fwd_rev_ms``: ``jvp`` of ``torch.func.grad``, the earlier formulation (written here).
     """
-    space = ph.ParamSpace(model)
+    space = operators.ParamSpace(model)
     theta = space.theta
     v = torch.randn(space.size, generator=torch.Generator().manual_seed(0)).to(space.dtype)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -194,14 +217,17 @@ def bench_costs(model, x, y, repeats: int = 15):
         return torch.autograd.grad(torch.nn.functional.cross_entropy(model(x), y), params)
 
     g = grad(space.loss)
-    hvp = ph._hvp_fn(space, x, y)
-    fwd_rev = ph._hvp_fn_forward_over_reverse(space, x, y)
-    G = ph._training_grad_fn(space, x, y, GA["step_size"], GA["steps"])
-    jmv = ph._jeff_fn(space, x, y, GA["step_size"], GA["steps"])
+    hvp = operators.ParamHessian(model, x, y).matvec
+
+    def fwd_rev(v):
+        return jvp(lambda th: g(th, x, y), (theta,), (v,))[1]
+
+    G = operators.training_gradient_fn(space, x, y, **GA)
+    jmv = operators.EffectiveJacobian(model, x, y, **GA).matvec
     t_grad = median_time(gradient, repeats)
     t_gf = median_time(lambda: g(theta, x, y), repeats)
     t_hvp = median_time(lambda: hvp(v), repeats)
-    t_alone = median_time(lambda: ph._hvp_fn(space, x, y)(v), repeats)
+    t_alone = median_time(lambda: operators.ParamHessian(model, x, y).matvec(v), repeats)
     t_fr = median_time(lambda: fwd_rev(v), repeats)
     t_G = median_time(lambda: G(theta), repeats=3)
     t_j = median_time(lambda: jmv(v), repeats=3)

@@ -74,6 +74,8 @@ CASES = [
     case("krylov.top_eig", lazy(lambda: ((dense(),), {"v0": vec(3)})), E, r"v0 must have shape \(6,\)"),
     case("krylov.top_eig", lazy(lambda: ((dense(),), {"v0": vec() * 0})), E, "zero vector"),
     case("krylov.top_eig", lazy(lambda: ((dense(),), {"seed": -1})), E, "seed must be a non-negative"),
+    case("krylov.top_eig", lazy(lambda: ((dense(),), {"callback": "print"})), T, "callback must be None or a"),
+    case("krylov.top_eig", lazy(lambda: ((dense(),), {"callback": print, "method": "arpack"})), E, "not available"),
     case("krylov.top_eig", lazy(lambda: ((nan_op(),), {})), FloatingPointError, "product 2 of the operator"),
     case("krylov.top_eig", lazy(lambda: ((nan_op(),), {"method": "arpack"})), FloatingPointError, "product 2"),
     case("krylov.top_eig", lazy(lambda: ((fn_op(lambda v: v[:3]),), {})), E, "output must have shape"),

@@ -225,6 +225,37 @@ def test_power_iteration_on_a_nonsymmetric_operator_returns_complex():
     assert vals.dtype == torch.complex128 and abs(complex(vals[0]) - 2.0) < 1e-6
 
 
+# ----------------------------------------------------------------------------- the callback, invariant spaces
+
+
+def test_callback_sees_every_product_and_the_ritz_values_rise():
+    """Lanczos' top Ritz value after each product (Cauchy interlacing: it only grows without a restart)."""
+    A = with_spectrum(spectrum([1.0, 0.95], high=0.8))
+    seen = []
+    vals, _, n = top_eig(DenseOperator(A), k=2, tol=1e-10, callback=lambda count, ritz: seen.append((count, ritz)))
+    assert [c for c, _ in seen] == list(range(1, n + 1))
+    top = [float(r[0]) for _, r in seen]
+    assert all(b >= a - 1e-12 for a, b in zip(top, top[1:]))
+    assert top[-1] == pytest.approx(float(vals[0]), abs=1e-14) and len(seen[-1][1]) == 2
+    power = []
+    pv, _, pn = top_eig(DenseOperator(A), tol=1e-8, method="power", callback=lambda c, r: power.append(float(r[0])))
+    assert len(power) == pn and power[-1] == pytest.approx(float(pv[0]), abs=1e-14)
+    with pytest.raises(ValueError, match="callback is not available with method='arpack'"):
+        top_eig(DenseOperator(A), method="arpack", callback=print)
+    with pytest.raises(TypeError, match="callback must be None or a callable"):
+        top_eig(DenseOperator(A), callback="print")
+
+
+def test_lanczos_stops_on_an_invariant_krylov_space():
+    """Three distinct eigenvalues (5, 2, 0): span{v0, A v0, A^2 v0} is invariant, so Lanczos stops after 3 products."""
+    A = with_spectrum(torch.cat([torch.tensor([5.0, 2.0]), torch.zeros(48)]).tolist())
+    calls = []
+    op = LinearOperator(lambda v: calls.append(1) or A @ v, 50, symmetric=True)
+    vals, _, n = top_eig(op, k=2, tol=1e-12)
+    assert n == len(calls) == 3
+    assert torch.allclose(vals, torch.tensor([5.0, 2.0], dtype=torch.float64), rtol=1e-12, atol=0)
+
+
 # ----------------------------------------------------------------------------- odd but valid
 
 
