@@ -9,11 +9,31 @@ the chapters a second time (execution off, everything else as in _config.yml).
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def relocate_local_extensions(config: str, folder: Path) -> str:
+    """``config`` (the text of _config.yml) for a copy written into ``folder``.
+
+    Jupyter Book resolves the paths of ``sphinx.local_extensions`` against the folder of the
+    config file it reads, so the copy names them relative to ``folder`` (``book/_ext`` becomes
+    ``../book/_ext`` for ``_build``); every other setting is kept as it is.
+    """
+    data = yaml.safe_load(config)
+    local = (data.get("sphinx") or {}).get("local_extensions") or {}
+    if not local:
+        return config
+    data["sphinx"]["local_extensions"] = {
+        name: os.path.relpath(ROOT / path, folder.resolve()) for name, path in local.items()
+    }
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 
 def main(argv=None) -> int:
@@ -30,7 +50,7 @@ def main(argv=None) -> int:
         out = ROOT / "_build"
         out.mkdir(exist_ok=True)
         strict_config = out / "_config_strict.yml"
-        strict_config.write_text(config.replace(marker, 'execute_notebooks: "off"'))
+        strict_config.write_text(relocate_local_extensions(config.replace(marker, 'execute_notebooks: "off"'), out))
         cmd += ["-W", "-n", "--keep-going", "--config", str(strict_config)]
     return subprocess.call(cmd, cwd=ROOT)
 

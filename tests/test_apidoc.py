@@ -1,4 +1,4 @@
-"""advnotes._apidoc (the API page's docstring escaping) against docutils, the parser that reads the result."""
+"""book/_ext/apidoc.py (a local Sphinx extension: the API page's docstring escaping) against docutils."""
 
 from __future__ import annotations
 
@@ -8,12 +8,15 @@ import textwrap
 from types import SimpleNamespace
 
 import pytest
+from book_extensions import load_extension
 from docutils import nodes, utils
 from docutils.core import publish_doctree
 from docutils.parsers.rst import roles
 
 import advnotes
-from advnotes._apidoc import escape_docstring, escape_line, setup
+
+apidoc = load_extension("apidoc")
+escape_docstring, escape_line, setup = apidoc.escape_docstring, apidoc.escape_line, apidoc.setup
 
 # Sphinx's Python roles, unknown to plain docutils: register them as generic (literal-like) roles.
 for _name in ("func", "mod", "class", "meth", "attr", "data", "obj", "exc", "eq", "doc"):

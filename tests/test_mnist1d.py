@@ -68,7 +68,7 @@ def test_load_mnist1d_leaves_the_global_random_states_alone():
     np.random.seed(123)  # noqa: NPY002
     random.seed(456)
     np_before, py_before = np.random.get_state(), random.getstate()  # noqa: NPY002
-    data_module._mnist1d_arrays.cache_clear()  # force the generator to run
+    data_module.mnist1d_arrays.cache_clear()  # force the generator to run
     load_mnist1d()
     np_after, py_after = np.random.get_state(), random.getstate()  # noqa: NPY002
     assert np_after[0] == np_before[0] and np.array_equal(np_after[1], np_before[1])
@@ -88,7 +88,7 @@ def test_load_mnist1d_opens_no_socket_and_writes_no_file(monkeypatch, tmp_path):
     monkeypatch.setattr(socket, "create_connection", refuse)
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
     monkeypatch.chdir(tmp_path)  # mnist1d's get_dataset would write ./mnist1d_data.pkl
-    data_module._mnist1d_arrays.cache_clear()
+    data_module.mnist1d_arrays.cache_clear()
     d = load_mnist1d()  # generated afresh, offline
     assert attempts == [] and list(tmp_path.iterdir()) == []
     for name in ("x_train", "y_train", "x_test", "y_test"):  # and the same as before: deterministic
@@ -98,10 +98,10 @@ def test_load_mnist1d_opens_no_socket_and_writes_no_file(monkeypatch, tmp_path):
 def test_load_mnist1d_without_the_package_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "mnist1d", None)
     monkeypatch.setitem(sys.modules, "mnist1d.data", None)
-    data_module._mnist1d_arrays.cache_clear()
+    data_module.mnist1d_arrays.cache_clear()
     with pytest.raises(ImportError, match="pip install mnist1d"):
         load_mnist1d()
-    data_module._mnist1d_arrays.cache_clear()  # failures are not cached, but be explicit
+    data_module.mnist1d_arrays.cache_clear()  # failures are not cached, but be explicit
 
 
 # ----------------------------------------------------------------------------- the 1-d CNN

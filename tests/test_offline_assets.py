@@ -10,8 +10,14 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import yaml
+from book_extensions import load_extension
 
-from advnotes._htmlfixes import drop_duplicate_scripts, drop_launch_buttons, setup
+htmlfixes = load_extension("htmlfixes")
+drop_duplicate_scripts, drop_launch_buttons, setup = (
+    htmlfixes.drop_duplicate_scripts,
+    htmlfixes.drop_launch_buttons,
+    htmlfixes.setup,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
@@ -42,7 +48,8 @@ def test_mathjax_macros_are_kept():
 
 
 def test_the_html_fix_extension_is_enabled():
-    assert "advnotes._htmlfixes" in CONFIG["sphinx"]["extra_extensions"]
+    assert CONFIG["sphinx"]["local_extensions"] == {"apidoc": "book/_ext", "htmlfixes": "book/_ext"}
+    assert not any(e.startswith("advnotes") for e in CONFIG["sphinx"]["extra_extensions"])
     assert SPHINX["html_context"]["default_mode"] in ("auto", "light", "dark")
 
 

@@ -87,22 +87,22 @@ CASES = {
 def test_each_member_equals_train(data, case):
     """The contract, on the batched-matmul path (plain MLP): member k is train(make_model(seeds[k]), seed=seeds[k])."""
     x, y = data
-    assert training._StackedMembers([make_mlp(0)]).path == "bmm"
+    assert training.ensemble_path(make_mlp(0)) == "bmm"
     assert check_against_train(make_mlp, x, y, SEEDS, **CASES[case]) < RTOL
 
 
 @pytest.mark.parametrize("case", ["minibatch, momentum, weight decay", "minibatch, pgd_linf"])
 def test_the_vmap_path_equals_train_too(data, monkeypatch, case):
     """The generic path (torch.vmap over functional_call), forced on the MLP."""
-    monkeypatch.setattr(training, "_mlp_plan", lambda model: None)
-    assert training._StackedMembers([make_mlp(0)]).path == "vmap"
+    monkeypatch.setattr(training, "mlp_plan", lambda model: None)
+    assert training.ensemble_path(make_mlp(0)) == "vmap"
     x, y = data
     assert check_against_train(make_mlp, x, y, [4, 7], **CASES[case]) < RTOL
 
 
 def test_a_cnn_runs_through_vmap_and_equals_train(digits64):
     x, y = digits64.x_train[:96].reshape(-1, 1, 8, 8), digits64.y_train[:96]
-    assert training._StackedMembers([make_cnn(0)]).path == "vmap"
+    assert training.ensemble_path(make_cnn(0)) == "vmap"
     assert check_against_train(make_cnn, x, y, [0, 1], lr=0.1, steps=5, batch_size=32, attack=GA) < RTOL
 
 
@@ -112,10 +112,10 @@ def test_the_fast_path_takes_nested_and_bias_free_layers(data):
         inner = nn.Sequential(nn.Linear(64, 16, bias=False), nn.ReLU(inplace=True))
         return nn.Sequential(nn.Flatten(), inner, nn.Identity(), nn.Dropout(0.0), nn.Linear(16, 10)).double()
 
-    assert training._StackedMembers([make(0)]).path == "bmm"
+    assert training.ensemble_path(make(0)) == "bmm"
     hooked = make(0)
     hooked[4].register_forward_hook(lambda module, inputs, output: output)
-    assert training._StackedMembers([hooked]).path == "vmap"  # hooks run only through functional_call
+    assert training.ensemble_path(hooked) == "vmap"  # hooks run only through functional_call
     x, y = data
     assert check_against_train(make, x, y, [0, 1], lr=0.1, steps=5, batch_size=64, attack=GA) < RTOL
 

@@ -10,8 +10,9 @@ docstring this extension escapes those characters outside inline literals and ro
 It also keeps :mod:`sphinx.ext.napoleon` from reading the first line of an attribute's
 docstring as ``type: description`` (napoleon's inline-attribute convention, which the
 package does not use): a module constant documented as ``#: ... within a factor: 3``
-keeps its text. Enabled in ``_config.yml`` (``sphinx.extra_extensions``); the package
-itself never imports it.
+keeps its text. A local extension of the book (``book/_ext``, enabled in ``_config.yml`` under
+``sphinx.local_extensions``): part of the build, not of the ``advnotes`` package, which never
+imports it.
 """
 
 from __future__ import annotations

@@ -6,9 +6,9 @@ the documents are read, with the file name ``None``; before writing, Sphinx 7.4'
 the registered scripts once more with the file name ``''``, which does not compare equal, so every
 page carried the script twice and the browser reported ``SyntaxError: Identifier 'THEBE_JS_URL' has
 already been declared``. :func:`drop_duplicate_scripts` keeps the first of the scripts that are
-equal once a missing file name counts as ``''``. Enabled in ``_config.yml``
-(``sphinx.extra_extensions``) and checked by ``tests/test_browser.py``; the package itself never
-imports it.
+equal once a missing file name counts as ``''``. A local extension of the book (``book/_ext``,
+enabled in ``_config.yml`` under ``sphinx.local_extensions``), checked by ``tests/test_browser.py``;
+the ``advnotes`` package never imports it.
 """
 
 from __future__ import annotations

@@ -162,8 +162,11 @@ def load_digits(
 
 
 @functools.lru_cache(maxsize=1)
-def _mnist1d_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """MNIST-1D from the ``mnist1d`` package's generator (default arguments and seed), cached.
+def mnist1d_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """MNIST-1D from the ``mnist1d`` package's generator (default arguments and seed), cached (read-only arrays).
+
+    ``(x_train, y_train, x_test, y_test)`` as NumPy arrays; :func:`load_mnist1d` turns them into
+    a :class:`Split`. ``mnist1d_arrays.cache_clear()`` forces a fresh generation.
 
     ``make_dataset`` seeds NumPy's and Python's *global* generators; their states are
     saved and restored around the call so loading data leaves the caller's random
@@ -202,7 +205,7 @@ def load_mnist1d(*, dtype="float32", image: bool = False) -> Split:
     """
     dt = _dtype(dtype)
     image = check_bool("image", image)
-    x, y, x_test, y_test = _mnist1d_arrays()
+    x, y, x_test, y_test = mnist1d_arrays()
     shape = (1, MNIST1D_LENGTH) if image else (MNIST1D_LENGTH,)
     as_x = lambda a: torch.tensor(a, dtype=dt).reshape(-1, *shape)  # noqa: E731
     as_y = lambda a: torch.tensor(a, dtype=torch.long)  # noqa: E731

@@ -419,7 +419,7 @@ class _StackedMembers:
 
     def __init__(self, members: list[nn.Module]) -> None:
         S = self.size = len(members)
-        plan = _mlp_plan(members[0])
+        plan = mlp_plan(members[0])  # the module's global name: tests may replace it
         named = [dict(m.named_parameters()) for m in members]
         self.names = list(named[0])
         self.transposed = {op[1] for op in plan or () if op[0] == "linear" and op[3]}
@@ -523,8 +523,23 @@ class _FlatEnsemble:
         return z
 
 
-def _mlp_plan(model: nn.Module) -> list[tuple] | None:
-    """The layers of a plain MLP (``nn.Sequential`` of Linear/ReLU/Flatten/Identity), or None for anything else."""
+def ensemble_path(model: nn.Module) -> str:
+    """Which batched computation :func:`train_ensemble` uses for members built like ``model``.
+
+    ``"bmm"``: batched matrix products, for a plain MLP (:func:`mlp_plan` reads its layers);
+    ``"vmap"``: ``torch.vmap`` over ``torch.func.functional_call``, for anything else (CNNs,
+    hooked or custom modules).
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
+    return "bmm" if mlp_plan(model) is not None else "vmap"
+
+
+def mlp_plan(model: nn.Module) -> list[tuple] | None:
+    """The layers of a plain MLP (``nn.Sequential`` of Linear/ReLU/Flatten/Identity), or None for anything else.
+
+    The plan of :func:`train_ensemble`'s batched-matmul path: one entry per layer,
+    ``("linear", weight name, bias name or None, transposed)``, ``("relu",)`` or ``("flatten",)``."""
     names = {id(p): n for n, p in model.named_parameters()}
 
     def walk(mod) -> list[tuple] | None:
