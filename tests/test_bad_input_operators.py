@@ -64,8 +64,6 @@ CASES = [
     case("operators.ParamSpace.check_vector", lazy(lambda: ((space(), v() * float("nan")), {})), E, "non-finite"),
     case("operators.ParamSpace.check_vector", lazy(lambda: ((space(), [1.0]), {"name": "v0"})), T, "v0 must be"),
     # --- checks
-    case("operators.check_delta", lazy(lambda: ((sx(3), sx()), {})), E, "delta must have the shape of x"),
-    case("operators.check_delta", lazy(lambda: ((sx().tolist(), sx()), {})), T, "delta must be a torch.Tensor"),
     case("operators.check_ascent", A(0.0, 3), E, "step_size must be > 0"),
     case("operators.check_ascent", A(0.1, 10**9), E, "MAX_STEPS"),
     case("operators.check_ascent", A(0.1, 2, eps=-1.0), E, "eps must be > 0"),

@@ -38,15 +38,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad, jvp
 
-from .validation import (
-    check_finite,
-    check_labels,
-    check_limit,
-    check_model_input,
-    check_not_training,
-    check_number,
-    check_positive,
-)
+from .attacks import check_steps
+from .models import flat_params
+from .validation import check_delta, check_finite, check_labels, check_model_data, check_number, check_positive
 
 __all__ = [
     "ParamSpace",
@@ -56,7 +50,6 @@ __all__ = [
     "training_gradient_fn",
     "check_ascent",
     "check_projection",
-    "check_delta",
     "hvp_clean",
     "hvp_fixed_delta",
     "jeff_mvp",
@@ -87,7 +80,7 @@ class ParamSpace:
         self.shapes = [tuple(p.shape) for _, p in named]
         self.numels = [p.numel() for _, p in named]
         self.size = int(sum(self.numels))
-        self.theta = torch.cat([p.detach().reshape(-1) for _, p in named])
+        self.theta = flat_params(model)  # detached, in model.parameters() order (the trainable ones)
         self.dtype, self.device = self.theta.dtype, self.theta.device
 
     def unflatten(self, theta: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -128,11 +121,8 @@ class ParamSpace:
 
 
 def _model_data(model: nn.Module, x, y) -> tuple[ParamSpace, torch.Tensor, torch.Tensor]:
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"expected a torch.nn.Module, got {type(model).__name__}.")
-    check_not_training(model, why="Hessian-vector products would be random (a random top eigenvalue)")
-    C = int(check_model_input(model, x, probe=None).shape[1])
-    y = check_labels(y, batch=x.shape[0], num_classes=C, device=x.device)
+    why = "Hessian-vector products would be random (a random top eigenvalue)"
+    x, y, _ = check_model_data(model, x, y, module=True, why=why, probe=None)
     return ParamSpace(model), x, y
 
 
@@ -144,27 +134,14 @@ def _check_product_input(v, size: int) -> None:
         raise ValueError(f"v must be a torch.Tensor of shape ({size},), got {tuple(v.shape)}.")
 
 
-def check_delta(delta, x: torch.Tensor) -> torch.Tensor:
-    """A finite perturbation shaped like ``x``, detached, in ``x``'s dtype and on its device."""
-    if not isinstance(delta, torch.Tensor):
-        raise TypeError(f"delta must be a torch.Tensor shaped like x, got {type(delta).__name__}.")
-    if delta.shape != x.shape:
-        raise ValueError(f"delta must have the shape of x {tuple(x.shape)}, got {tuple(delta.shape)}.")
-    check_finite("delta", delta)
-    return delta.detach().to(dtype=x.dtype, device=x.device)
-
-
 def check_ascent(step_size, steps, eps=None, clamp=None) -> tuple[float, int]:
     """Validate the knobs of :func:`attack_in_theta`; returns ``(float(step_size), int(steps))``.
 
     ``step_size > 0``; ``steps >= 0`` and at most ``advnotes.attacks.MAX_STEPS``; ``eps`` None or
     ``> 0``; ``clamp`` None or a ``(low, high)`` pair with ``low < high``.
     """
-    from .attacks import MAX_STEPS
-
     step_size = check_positive("step_size", step_size)
-    steps = check_positive("steps", steps, integer=True, allow_zero=True)
-    check_limit("steps", steps, "advnotes.attacks.MAX_STEPS", MAX_STEPS, what="an attack that long")
+    steps = check_steps(steps)
     check_projection(eps, clamp)
     return float(step_size), int(steps)
 

@@ -30,13 +30,12 @@ import torch
 from torch import nn
 from torch.func import jvp
 
-from . import krylov
+from . import krylov, stats
 from .operators import (  # noqa: F401  (hvp_clean ... training_gradient: re-exported until the final sweep)
     EffectiveJacobian,
     ParamHessian,
     ParamSpace,
     attack_delta,
-    check_delta,
     check_projection,
     hvp_clean,
     hvp_fixed_delta,
@@ -46,6 +45,7 @@ from .operators import (  # noqa: F401  (hvp_clean ... training_gradient: re-exp
 from .validation import (
     check_at_most,
     check_bool,
+    check_delta,
     check_finite,
     check_limit,
     check_number,
@@ -450,9 +450,9 @@ def track_training(
         clean_losses += part.clean_loss
     log = TrainLog(loss=losses, clean_loss=clean_losses, updates=updates)
     log.update_norm = [float(u.norm()) for u in updates]
-    for a, b in zip(updates, updates[1:], strict=False):
-        denom = float(a.norm() * b.norm())
-        log.update_cos.append(float(a @ b) / denom if denom > 0 else 0.0)
+    if len(updates) > 1:
+        U = torch.stack(updates)
+        log.update_cos = stats.cosine(U[:-1], U[1:], zero=0.0).tolist()
     direction = v_j if v_j is not None else (v_f if v_f is not None else v_c)
     return SharpnessTrace(at, clean, fixed, jeff, log, direction / direction.norm(), n_products)
 
@@ -515,10 +515,9 @@ def negative_cosines(log, *, window: int) -> float:
     """Fraction of the last ``window`` successive-update cosines of a TrainLog that are negative."""
     _check_log(log)
     window = check_positive("window", window, integer=True)
-    cos = log.update_cos[-window:]
-    if len(cos) < window:
+    if len(log.update_cos) < window:
         raise ValueError(f"the log has {len(log.update_cos)} cosines, fewer than window={window}.")
-    return sum(c < 0 for c in cos) / window
+    return stats.negative_share(log.update_cos, window=window)
 
 
 class _Recorder:
