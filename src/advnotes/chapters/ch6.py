@@ -1,0 +1,447 @@
+"""Chapter 6: testing the explanation by intervention (``book/ch6_interventions.ipynb``).
+
+Each function is one intervention on adversarial training, or the loop that runs it:
+
+- :class:`ReusedAttack` (section 6.2, intervention 1a): the perturbation is recomputed only
+  every ``every`` steps and reused in between, as "free" adversarial training reuses it, so
+  within a block ``d delta / d theta = 0`` and the step's Jacobian is ``H_thth``
+  (chapter 4, ``eq-ch4-jeff``).
+- :func:`adversarial_steps` (sections 6.3 and 6.4): full-batch adversarial training with two
+  optional changes: a curvature-scaled step ``eta_t = min(eta, c / Re mu_1(J_eff))``
+  (intervention 1b, ``eq-ch6-scaled-step``) and per-sample weights that equalise the examples'
+  logit residuals (intervention 2, ``eq-ch6-weights``).
+- :func:`equalising_weights`, :func:`decile_share`: the re-weighting rule and the share of
+  the update carried by the least-confident decile (``eq-ch6-decile-share``).
+- :func:`hessian_subspace`, :func:`restricted_attack` (section 6.5, intervention 3): the top-k
+  eigenvectors of each example's input Hessian (chapter 1, ``thm-input-hessian``) and an
+  L-inf attack restricted to their span, or to its orthogonal complement, at equal budget.
+- :func:`seed_checkpoint`, :func:`seed_interventions_1_2`, :func:`subspace_ensembles`: the
+  per-seed pipelines the notebook calls.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .. import param_hessian as ph
+from .. import threat
+from ..curvature import softmax_curvature_factor
+from ..training import accuracy, train, train_ensemble
+from ..validation import check_bool, check_positive
+
+#: The three restrictions of intervention 3.
+PARTS = ("top", "complement", "full")
+
+
+# ----------------------------------------------------------------------------- 1a: reuse delta
+
+
+class ReusedAttack:
+    """An attack whose perturbation is recomputed every ``every`` calls and reused in between (6.2).
+
+    ``every=1`` is the attack itself. A call with a different model object (a new run, as
+    ``find_onset`` makes for every learning rate it tries) starts a new block, so every run
+    recomputes at its first step. ``calls`` counts calls and ``computed`` the recomputations.
+    """
+
+    def __init__(self, attack: Callable, every: int):
+        if not callable(attack):
+            raise TypeError(f"attack must be a callable (model, x, y) -> delta, got {type(attack).__name__}.")
+        self.attack = attack
+        self.every = check_positive("every", every, integer=True)
+        self.calls = self.computed = 0
+        self._model = self._delta = None
+        self._count = 0
+
+    def __call__(self, model, x, y):
+        new_run = model is not self._model
+        if new_run or self._count % self.every == 0 or self._delta.shape != x.shape:
+            self._delta = self.attack(model, x, y).detach()
+            self._model, self._count = model, 0
+            self.computed += 1
+        self._count += 1
+        self.calls += 1
+        return self._delta
+
+
+# ----------------------------------------------------------------------------- 2: re-weighting
+
+
+def equalising_weights(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per-sample weights ``w_i = (1 / |r_i|) / mean_j (1 / |r_j|)``, ``r_i = p_i - e_{y_i}`` (eq-ch6-weights).
+
+    After weighting, every example's residual ``w_i r_i`` (the gradient of its loss in the logits)
+    has the same length, so each decile of examples carries exactly a tenth of the summed
+    residual lengths; the weights have mean 1, so the loss keeps its scale.
+    """
+    if not isinstance(logits, torch.Tensor) or logits.dim() != 2:
+        raise ValueError(f"logits must be a (B, C) tensor, got {getattr(logits, 'shape', type(logits).__name__)}.")
+    if not isinstance(y, torch.Tensor) or y.shape != logits.shape[:1]:
+        raise ValueError("y must be a (B,) tensor of labels matching the logits.")
+    p = torch.softmax(logits.detach(), dim=1)
+    r = (p - F.one_hot(y, p.shape[1]).to(p.dtype)).norm(dim=1).clamp_min(torch.finfo(p.dtype).tiny)
+    inv = 1 / r
+    return inv / inv.mean()
+
+
+def residual_shares(logits: torch.Tensor, y: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Each example's share ``w_i |r_i| / sum_j w_j |r_j|`` of the summed (weighted) residual lengths."""
+    p = torch.softmax(logits.detach(), dim=1)
+    r = (p - F.one_hot(y, p.shape[1]).to(p.dtype)).norm(dim=1)
+    if weights is not None:
+        r = r * weights
+    return r / r.sum()
+
+
+def least_confident(logits: torch.Tensor, y: torch.Tensor, fraction: float = 0.1) -> torch.Tensor:
+    """Indices of the ``fraction`` of examples with the smallest ``p_y`` (at least one)."""
+    p_y = torch.softmax(logits.detach(), dim=1).gather(1, y[:, None])[:, 0]
+    n = max(1, int(round(fraction * y.shape[0])))
+    return p_y.argsort()[:n]
+
+
+def decile_share(model: nn.Module, x_adv, y, *, weights: torch.Tensor | None = None) -> float:
+    """The least-confident decile's share of the update, ``g_D . g / |g|^2`` (eq-ch6-decile-share).
+
+    ``g`` is the gradient of the (weighted) mean loss at ``x_adv`` in the parameters and ``g_D``
+    the same sum restricted to the decile with the smallest ``p_y`` (both divided by the batch
+    size), so the shares of any partition of the batch add up to 1 (chapter 3's projections).
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    logits = model(x_adv)
+    w = torch.ones_like(y, dtype=logits.dtype) if weights is None else weights
+    per = F.cross_entropy(logits, y, reduction="none") * w
+    idx = least_confident(logits, y)
+    g = torch.cat([t.reshape(-1) for t in torch.autograd.grad(per.mean(), params, retain_graph=True)])
+    g_d = torch.cat([t.reshape(-1) for t in torch.autograd.grad(per[idx].sum() / y.shape[0], params)])
+    return float(g_d @ g / (g @ g))
+
+
+# ----------------------------------------------------------------------------- 1b and 2: the loop
+
+
+@dataclass
+class StepLog:
+    """Records of :func:`adversarial_steps`: the learning rate and update cosine of each step."""
+
+    lr: list = field(default_factory=list)
+    update_cos: list = field(default_factory=list)
+    curvature: list = field(default_factory=list)
+    products: int = 0
+    loss: list = field(default_factory=list)
+    updates: list = field(default_factory=list)
+
+
+def adversarial_steps(
+    model: nn.Module,
+    x,
+    y,
+    *,
+    lr: float,
+    steps: int,
+    attack: Callable | None,
+    scaled: dict | None = None,
+    reweight: bool = False,
+) -> StepLog:
+    """Full-batch adversarial training of ``model`` in place, with interventions 1b and 2 (6.3, 6.4).
+
+    Each step: ``delta = attack(model, x, y)`` (detached), the loss ``mean_i w_i CE_i`` at
+    ``x + delta`` and ``theta <- theta - eta_t grad``. Without options, ``w_i = 1`` and
+    ``eta_t = lr``: exactly :func:`advnotes.training.train` full batch without momentum.
+    ``reweight=True``: ``w`` from :func:`equalising_weights` at the step's adversarial logits.
+    ``scaled``: ``{"c": c, "every": E, "jeff": knobs of jeff_top_eig}``: every ``E`` steps
+    ``mu_1 = Re`` of the top eigenvalue of ``J_eff`` (Arnoldi, warm-started), and
+    ``eta_t = min(lr, c / mu_1)`` (``eq-ch6-scaled-step``); products are counted.
+    """
+    check_positive("lr", lr)
+    steps = check_positive("steps", steps, integer=True)
+    reweight = check_bool("reweight", reweight)
+    if attack is not None and not callable(attack):
+        raise TypeError(f"attack must be None or a callable (model, x, y) -> delta, got {type(attack).__name__}.")
+    if scaled is not None:
+        if not isinstance(scaled, dict) or set(scaled) != {"c", "every", "jeff"}:
+            raise ValueError("scaled must be a dict with keys 'c', 'every' and 'jeff'.")
+        check_positive("scaled['c']", scaled["c"])
+        check_positive("scaled['every']", scaled["every"], integer=True)
+    params = [p for p in model.parameters() if p.requires_grad]
+    log, prev, eta, v0 = StepLog(), None, float(lr), None
+    for t in range(steps):
+        if scaled is not None and t % scaled["every"] == 0:
+            mu, vecs, n = ph.jeff_top_eig(model, x, y, **scaled["jeff"], k=1, tol=1e-2, v0=v0)
+            v0, log.products = vecs[:, 0].real.to(x.dtype), log.products + n
+            mu1 = float(mu[0].real)
+            log.curvature.append(mu1)
+            eta = min(float(lr), scaled["c"] / mu1) if mu1 > 0 else float(lr)
+        x_in = x if attack is None else x + attack(model, x, y).detach()
+        logits = model(x_in)
+        per = F.cross_entropy(logits, y, reduction="none")
+        if reweight:
+            per = per * equalising_weights(logits, y)
+        loss = per.mean()
+        grads = torch.autograd.grad(loss, params)
+        with torch.no_grad():
+            for p, g in zip(params, grads, strict=True):
+                p.add_(g, alpha=-eta)
+            update = -eta * torch.cat([g.reshape(-1) for g in grads])
+        if prev is not None:
+            denom = float(update.norm() * prev.norm())
+            log.update_cos.append(float(update @ prev) / denom if denom > 0 else 0.0)
+        log.lr.append(eta)
+        log.loss.append(float(loss.detach()))
+        prev = update
+    return log
+
+
+def negative_fraction(cosines, window: int) -> float:
+    """Fraction of the last ``window`` update cosines that are negative (chapter 4's zig-zag detector)."""
+    window = check_positive("window", window, integer=True)
+    cos = list(cosines)[-window:]
+    if len(cos) < window:
+        raise ValueError(f"only {len(cosines)} cosines, fewer than window={window}.")
+    return sum(c < 0 for c in cos) / window
+
+
+# ----------------------------------------------------------------------------- 3: restricted perturbations
+
+
+def hessian_subspace(f: Callable, x: torch.Tensor, y: torch.Tensor, k: int) -> torch.Tensor:
+    """Orthonormal top-``k`` eigenvectors (B, n, k) of each example's input Hessian (6.5).
+
+    ``f`` maps a batch to logits with the examples independent (a model, or the stacked
+    ensemble of :func:`advnotes.training.train_ensemble`). ``W = dz/dx`` comes from one backward
+    pass per class; ``H = W^T A W`` with ``A = F F^T`` (chapter 1, ``thm-input-hessian``), and
+    its nonzero eigenvectors from the SVD of ``F^T W`` (C x n), as
+    :func:`advnotes.curvature.input_hessian_eig` computes them for a module.
+    """
+    k = check_positive("k", k, integer=True)
+    n = x[0].numel()
+    if k > n:
+        raise ValueError(f"k={k} exceeds the input dimension {n}.")
+    xr = x.detach().requires_grad_(True)
+    z = f(xr)
+    C = z.shape[1]
+    if k > C - 1:
+        raise ValueError(f"k={k} exceeds C - 1 = {C - 1}, the input Hessian's largest possible rank.")
+    rows = [torch.autograd.grad(z[:, c].sum(), xr, retain_graph=c < C - 1)[0].reshape(x.shape[0], n) for c in range(C)]
+    W = torch.stack(rows, dim=1).detach()  # (B, C, n)
+    G = torch.einsum("bcd,bcn->bdn", softmax_curvature_factor(torch.softmax(z.detach(), dim=1)), W)
+    _, _, Vh = torch.linalg.svd(G, full_matrices=False)
+    return Vh[:, :k].transpose(1, 2)
+
+
+def project(v: torch.Tensor, basis: torch.Tensor, part: str) -> torch.Tensor:
+    """``U U^T v`` (``part='top'``), ``v - U U^T v`` (``'complement'``) or ``v`` (``'full'``), per example."""
+    if part not in PARTS:
+        raise ValueError(f"part must be one of {PARTS}, got {part!r}.")
+    if part == "full":
+        return v
+    flat = v.reshape(v.shape[0], -1)
+    inside = torch.einsum("bnk,bk->bn", basis, torch.einsum("bnk,bn->bk", basis, flat))
+    out = inside if part == "top" else flat - inside
+    return out.reshape(v.shape)
+
+
+def restricted_attack(*, part: str, k: int, eps: float, steps: int = threat.TRAIN_STEPS) -> Callable:
+    """An L-inf attack of budget ``eps`` restricted to the top-k input-Hessian span or its complement (6.5).
+
+    Each of ``steps`` steps moves along the projected input gradient, scaled to L-inf length
+    ``2.5 eps / steps`` (PGD's step), keeps ``delta`` in the subspace and scales it back into the
+    ball if it left it (scaling, not clipping: a clipped vector leaves the subspace). No box: a
+    clamp would also leave it. ``part='full'`` is the same attack without a restriction.
+    """
+    if part not in PARTS:
+        raise ValueError(f"part must be one of {PARTS}, got {part!r}.")
+    k = check_positive("k", k, integer=True)
+    eps = check_positive("eps", eps)
+    steps = check_positive("steps", steps, integer=True)
+    alpha = 2.5 * eps / steps
+
+    def attack(f, x, y):
+        basis = None if part == "full" else hessian_subspace(f, x, y, k)
+        delta = torch.zeros_like(x)
+        for _ in range(steps):
+            d = delta.detach().requires_grad_(True)
+            loss = F.cross_entropy(f(x + d), y, reduction="sum")
+            g = project(torch.autograd.grad(loss, d)[0], basis, part)
+            size = g.reshape(g.shape[0], -1).abs().amax(dim=1).clamp_min(torch.finfo(g.dtype).tiny)
+            delta = delta + alpha * g / size.reshape(-1, *([1] * (g.dim() - 1)))
+            norm = delta.reshape(delta.shape[0], -1).abs().amax(dim=1)
+            scale = torch.clamp(eps / norm.clamp_min(torch.finfo(g.dtype).tiny), max=1.0)
+            delta = (delta * scale.reshape(-1, *([1] * (g.dim() - 1)))).detach()
+        return delta
+
+    return attack
+
+
+# ----------------------------------------------------------------------------- per-seed pipelines
+
+
+def seed_checkpoint(seed, x, y, *, make_model, attack, jeff: dict, lr: float, steps: int, k: int = 3) -> tuple:
+    """A calm checkpoint (chapter 4, 4.5) and its two predicted onsets (6.2).
+
+    Trains ``make_model(seed)`` full batch for ``steps`` steps at the calm ``lr`` with ``attack``;
+    returns ``(model, pred_A, pred_B)`` with ``pred_A = 2 / lambda_1(H_thth)`` at the attack's
+    ``delta`` and ``pred_B = min 2 Re mu / |mu|^2`` over the top ``k`` eigenvalues of ``J_eff``.
+    """
+    torch.manual_seed(seed)
+    model = make_model(seed)
+    train(model, x, y, lr=lr, steps=steps, attack=attack)
+    model.eval()
+    delta = attack(model, x, y).detach()
+    lam = float(ph.param_hessian_top_eig(model, x, y, delta=delta, tol=1e-3)[0][0])
+    mu, _, _ = ph.jeff_top_eig(model, x, y, **jeff, k=k, tol=1e-3)
+    return model, 2 / lam, ph.onset_lr(mu)
+
+
+def onset(model, x, y, *, attack, pred_a: float, pred_b: float, probe=(30, 15), iters: int = 3) -> float:
+    """Chapter 4's detector (:func:`advnotes.param_hessian.find_onset`) over chapter 4's search range."""
+    lo, hi = 0.25 * min(pred_a, pred_b), 2 * max(pred_a, pred_b)
+    return ph.find_onset(model, x, y, attack=attack, lo=lo, hi=hi, steps=probe[0], window=probe[1], iters=iters).lr
+
+
+def seed_interventions_1_2(
+    seed, x, y, *, make_model, attack, jeff, warmup: dict, reuse: int, lr: float, steps: int, c: float, every: int,
+    window: int, x_test, y_test, robust: dict,
+) -> dict:
+    """Interventions 1a, 1b and 2 on one seed, from one calm checkpoint (6.2-6.4); a dict of floats.
+
+    1a: onsets with ``delta`` recomputed (``onset_live``) and reused for ``reuse`` steps
+    (``onset_reuse``), with ``pred_A``, ``pred_B``. 1b and 2: ``steps`` more full-batch steps at
+    ``lr`` (``control``), with the curvature-scaled step (``scaled``), and re-weighted
+    (``reweight``): each gives ``{name}_neg`` (negative-cosine fraction over the last ``window``),
+    ``{name}_cos`` (mean cosine there), ``{name}_clean``, ``{name}_robust`` (test accuracies), and
+    ``{name}_share`` (:func:`decile_share` at the final weights); ``scaled_products``,
+    ``scaled_lr`` (mean step) and ``scaled_mu`` (the last ``Re mu_1``).
+    """
+    model, pred_a, pred_b = seed_checkpoint(seed, x, y, make_model=make_model, attack=attack, jeff=jeff, **warmup)
+    out = {"pred_A": pred_a, "pred_B": pred_b}
+    out["onset_live"] = onset(model, x, y, attack=attack, pred_a=pred_a, pred_b=pred_b)
+    out["onset_reuse"] = onset(model, x, y, attack=ReusedAttack(attack, reuse), pred_a=pred_a, pred_b=pred_b)
+    runs = {"control": {}, "scaled": {"scaled": {"c": c, "every": every, "jeff": jeff}}, "reweight": {"reweight": True}}
+    for name, options in runs.items():
+        net = copy.deepcopy(model)
+        log = adversarial_steps(net, x, y, lr=lr, steps=steps, attack=attack, **options)
+        delta = attack(net, x, y).detach()
+        weights = equalising_weights(net(x + delta), y) if options.get("reweight") else None
+        out[f"{name}_neg"] = negative_fraction(log.update_cos, window)
+        out[f"{name}_cos"] = sum(log.update_cos[-window:]) / window
+        out[f"{name}_share"] = decile_share(net, x + delta, y, weights=weights)
+        out[f"{name}_clean"] = accuracy(net, x_test, y_test)
+        out[f"{name}_robust"] = threat.robust_accuracy(net, x_test, y_test, **robust)
+        if name == "scaled":
+            out["scaled_products"] = float(log.products)
+            out["scaled_lr"] = sum(log.lr) / len(log.lr)
+            out["scaled_mu"] = log.curvature[-1]
+    return out
+
+
+def subspace_ensembles(setting, split, *, seeds, k: int, recipe: dict, robust_n: int | None = None) -> dict:
+    """Intervention 3 in one setting: robust test accuracy per seed for each training attack (6.5).
+
+    Trains ``len(seeds)`` models with ``train_ensemble`` for each of: no attack (``"standard"``),
+    the unrestricted attack (``"full"``), the top-``k`` restriction (``"top"``) and its complement
+    (``"complement"``), all at the setting's ``eps``; returns ``{name: {"robust": [...], "clean":
+    [...]}}`` with the setting's robust accuracy (PGD-20, 5 restarts) on the first ``robust_n`` test
+    examples (all when ``None``).
+    """
+    x_test, y_test = split.x_test[:robust_n], split.y_test[:robust_n]
+    attacks = {"standard": None}
+    attacks.update({part: restricted_attack(part=part, k=k, eps=setting.eps) for part in ("full", "top", "complement")})
+    out = {}
+    for name, attack in attacks.items():
+        models, _ = train_ensemble(
+            lambda s: setting.make_model(s, dtype=split.x_train.dtype),
+            split.x_train,
+            split.y_train,
+            seeds=seeds,
+            attack=attack,
+            **recipe,
+        )
+        out[name] = {
+            "robust": [setting.robust_accuracy(m, x_test, y_test) for m in models],
+            "clean": [accuracy(m, split.x_test, split.y_test) for m in models],
+        }
+    return out
+
+
+def robustness_fraction(robust: dict) -> list[float]:
+    """Per seed, ``(r_top - r_standard) / (r_full - r_standard)``: the part of the robustness bought (6.5)."""
+    r = {name: robust[name]["robust"] for name in ("standard", "full", "top")}
+    out = []
+    for s, f, t in zip(r["standard"], r["full"], r["top"], strict=True):
+        out.append((t - s) / (f - s) if f != s else math.nan)
+    return out
+
+
+# ----------------------------------------------------------------------------- identities and tables
+
+
+def identity_errors(make_model, x, y, *, attack, eps: float, k: int, steps: int = 5) -> dict:
+    """The errors of the chapter's four identities (6.1), each against an independent route.
+
+    ``plain_step``: :func:`adversarial_steps` without options against
+    :func:`advnotes.training.train`, and with ``delta`` frozen against a plain step on ``x + delta``;
+    ``reuse_one``: ``ReusedAttack(attack, 1)`` against the attack during training; ``subspace``:
+    the restricted perturbations' component in the other subspace and their excess over ``eps``;
+    ``weights``: ``|mean w - 1|`` and the decile's residual share against its size's fraction.
+    """
+    ref, net = make_model(0), make_model(0)
+    train(ref, x, y, lr=0.1, steps=steps, attack=attack)
+    adversarial_steps(net, x, y, lr=0.1, steps=steps, attack=attack)
+    err = [_relative(net, ref)]
+    delta = attack(net, x, y).detach()
+    ref = copy.deepcopy(net)
+    train(ref, x + delta, y, lr=0.1, steps=steps)
+    adversarial_steps(net, x, y, lr=0.1, steps=steps, attack=lambda *_: delta)
+    err.append(_relative(net, ref))
+    reused, gap = ReusedAttack(attack, 1), 0.0
+    for _ in range(steps):
+        gap = max(gap, float((reused(net, x, y) - attack(net, x, y)).abs().max()))
+        adversarial_steps(net, x, y, lr=0.1, steps=1, attack=attack)
+    basis, sub = hessian_subspace(net, x, y, k), 0.0
+    for part, other in (("top", "complement"), ("complement", "top")):
+        d = restricted_attack(part=part, k=k, eps=eps)(net, x, y)
+        sub = max(sub, float(project(d, basis, other).norm() / d.norm()))
+        sub = max(sub, float(d.reshape(d.shape[0], -1).abs().amax() / eps - 1))
+    logits = net(x)
+    w = equalising_weights(logits, y)
+    idx = least_confident(logits, y)
+    share = float(residual_shares(logits, y, w)[idx].sum())
+    weights = max(abs(float(w.mean()) - 1), abs(share - idx.numel() / y.shape[0]))
+    return {"plain_step": max(err), "reuse_one": gap, "subspace": sub, "weights": weights}
+
+
+def _relative(a: nn.Module, b: nn.Module) -> float:
+    ta = torch.cat([p.detach().reshape(-1) for p in a.parameters()])
+    tb = torch.cat([p.detach().reshape(-1) for p in b.parameters()])
+    return float((ta - tb).norm() / tb.norm())
+
+
+def column(results: list[dict], key: str) -> list[float]:
+    """One quantity of the per-seed result dicts, one value per seed."""
+    return [float(r[key]) for r in results]
+
+
+def interval_rows(results: list[dict], keys: dict, *, t_interval) -> list[dict]:
+    """Table rows ``{quantity, mean, 95% CI}`` for the per-seed quantities ``keys`` (label -> key)."""
+    rows = []
+    for label, key in keys.items():
+        est, lo, hi = t_interval(column(results, key))
+        rows.append({"quantity": label, "mean": est, "95% CI": (lo, hi)})
+    return rows
+
+
+def compare(record) -> str:
+    """One line: the prediction (the spec's reading), the measured interval and the outcome."""
+    lo, hi = record.ci
+    return (
+        f"{record.spec.name} [{record.setting}]: predicted {record.spec.direction} {record.spec.threshold:g}; "
+        f"measured {record.estimate:.3g} [{lo:.3g}, {hi:.3g}] -> {record.outcome}"
+    )
