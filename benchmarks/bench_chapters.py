@@ -109,13 +109,6 @@ def time_notebook(path: Path, *, timeout: int = 600, env: dict | None = None) ->
                 os.environ[key] = value
 
 
-def _sibling_scripts_importable() -> None:
-    """Let this script import the other scripts of ``benchmarks/`` (``report.py``...), however it was loaded."""
-    here = str(Path(__file__).resolve().parent)
-    if here not in sys.path:
-        sys.path.insert(0, here)
-
-
 def train_ensemble_quick(*, steps: int | None = None, repeats: int | None = None) -> str:
     """The table of ``bench_train_ensemble.py --quick`` on the CPU, for the Benchmarks appendix.
 
@@ -125,9 +118,9 @@ def train_ensemble_quick(*, steps: int | None = None, repeats: int | None = None
     ``report.py``. The CPU only, so that the table has the same rows on every machine.
     ``steps`` and ``repeats`` override the quick setting (50 steps, 3 repeats).
     """
-    _sibling_scripts_importable()
-    import bench_train_ensemble
-    import report
+    import report  # benchmarks/report.py (a sibling: in sys.modules when loaded through report.load)
+
+    bench_train_ensemble = report.load("bench_train_ensemble")
 
     rows = bench_train_ensemble.run(quick=True, steps=steps, repeats=repeats, devices=["cpu"])
     return report.train_ensemble_table(rows)
@@ -159,7 +152,6 @@ def provenance(payload: dict) -> str:
 
 
 def main(argv=None) -> int:
-    _sibling_scripts_importable()
     import report  # benchmarks/report.py: the shared results writer
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

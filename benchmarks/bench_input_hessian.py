@@ -34,6 +34,7 @@ import sys
 import time
 from pathlib import Path
 
+import report  # benchmarks/report.py, a sibling (the one table formatter, shared with the book)
 import torch
 import torch.nn.functional as F
 from torch.func import hessian
@@ -41,9 +42,6 @@ from torch.func import hessian
 from advnotes.config import seed_everything
 from advnotes.curvature import input_hessian_eig
 from advnotes.models import mlp
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import report  # noqa: E402  (benchmarks/report.py: the one table formatter, shared with the book)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 NUM_CLASSES = 10

@@ -45,6 +45,8 @@ from collections.abc import Callable
 from pathlib import Path
 from unittest import mock
 
+import bench_chapters  # benchmarks/bench_chapters.py, a sibling (machine_info)
+import report  # benchmarks/report.py, a sibling (the one table formatter, shared with the book)
 import torch
 
 from advnotes import training
@@ -53,10 +55,6 @@ from advnotes.config import synchronize
 from advnotes.data import load_digits
 from advnotes.models import mlp
 from advnotes.training import train, train_ensemble
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import bench_chapters  # noqa: E402  (machine_info)
-import report  # noqa: E402  (benchmarks/report.py: the one table formatter, shared with the book)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SEEDS = 5
@@ -93,7 +91,7 @@ def digits(dtype: torch.dtype, device: str):
 @contextlib.contextmanager
 def generic_path():
     """Switch the batched-matmul fast path off: every model runs through ``torch.vmap``."""
-    with mock.patch.object(training, "_mlp_plan", lambda model: None):
+    with mock.patch.object(training, "mlp_plan", lambda model: None):
         yield
 
 

@@ -33,6 +33,35 @@ __all__ = [
 ]
 
 
+def load(name: str):
+    """The benchmark script ``benchmarks/<name>.py`` as a module, imported from its file.
+
+    For the Benchmarks appendix and the tests, which run outside ``benchmarks/``: nothing is
+    added to ``sys.path``. The module is registered in ``sys.modules`` under ``name`` (and this
+    module under ``report``), so the scripts' own ``import report`` / ``import bench_chapters``
+    find their siblings; run as files, the scripts find them in their own folder.
+    """
+    import importlib.util
+    import sys
+
+    if name != "report" and "report" not in sys.modules:  # this module, loaded by its file
+        load("report")
+    if name in sys.modules:
+        return sys.modules[name]
+    path = Path(__file__).resolve().parent / f"{name}.py"
+    if not path.is_file():
+        raise ValueError(f"no benchmark script {path}")
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``*.tmp`` and rename it, so a killed run leaves no half-written file."""
     path = Path(path)

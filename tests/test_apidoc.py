@@ -8,10 +8,10 @@ import textwrap
 from types import SimpleNamespace
 
 import pytest
-from book_extensions import load_extension
 from docutils import nodes, utils
 from docutils.core import publish_doctree
 from docutils.parsers.rst import roles
+from local_modules import load_extension
 
 import advnotes
 

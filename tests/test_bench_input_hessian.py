@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+from local_modules import load_benchmark
 
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_input_hessian.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_input_hessian", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_input_hessian")
 
 
 def test_small_size_agrees_with_dense_eigh(bench):

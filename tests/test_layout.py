@@ -221,13 +221,13 @@ def private_uses(
                         bad.append(f"{where}:{node.lineno} names {text}")
                         break
     aliases = _module_aliases(tree, module, is_package, root) if module else _module_aliases(tree, "", False, root)
-    for node in ast.walk(tree):  # monkeypatch.setattr(module, "_name", ...), getattr(module, "_name")
+    for node in ast.walk(tree):  # monkeypatch.setattr(module, "_name", ...), mock.patch.object(module, "_name")
         if not isinstance(node, ast.Call) or len(node.args) < 2:
             continue
         func = node.func
         called = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
         target, attr = node.args[0], node.args[1]
-        if called in ("setattr", "getattr", "delattr", "hasattr") and isinstance(target, ast.Name):
+        if called in ("setattr", "getattr", "delattr", "hasattr", "object") and isinstance(target, ast.Name):
             if target.id in aliases and isinstance(attr, ast.Constant) and isinstance(attr.value, str):
                 owner = aliases[target.id]
                 if _is_private(attr.value) and other(owner):
@@ -401,6 +401,7 @@ def test_layer_check_passes_lawful_imports(tmp_path):
         "monkeypatch.setattr('advnotes.training._train_stacked', None)\n",
         "import advnotes._apidoc\n",
         "from advnotes import training\nmonkeypatch.setattr(training, '_mlp_plan', None)\n",
+        "from advnotes import training\nwith mock.patch.object(training, '_mlp_plan', None):\n    pass\n",
     ],
 )
 def test_private_check_finds_a_planted_use(source):

@@ -10,7 +10,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import yaml
-from book_extensions import load_extension
+from local_modules import load_extension
 
 htmlfixes = load_extension("htmlfixes")
 drop_duplicate_scripts, drop_launch_buttons, setup = (
