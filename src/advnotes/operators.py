@@ -26,7 +26,8 @@ gradient's graph, built once per operator); ``J_eff`` products are ``torch.func`
 over reverse (``jvp`` of ``grad``: reverse mode would give ``J_eff^T v``). No ``P x P``
 matrix is ever formed. Models whose output is random or depends on the batch (active
 dropout, batch-norm in training mode) are refused with "call model.eval()". Inputs may
-have any shape the model takes: ``(B, n)`` for an MLP, ``(B, 1, 40)`` for chapter 1-D CNNs.
+have any shape the model takes: ``(B, n)`` for the digits MLP, ``(B, 1, 40)`` for the 1-d CNN
+on MNIST-1D (``advnotes.settings``); without a box, pass ``clamp=None``.
 """
 
 from __future__ import annotations
