@@ -48,6 +48,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import report  # benchmarks/report.py (the one table formatter, shared with the book): found beside this file
 import scipy
 import torch
 from scipy.sparse.linalg import LinearOperator as ScipyOperator
@@ -57,9 +58,6 @@ from advnotes import operators
 from advnotes.data import load_digits
 from advnotes.krylov import LinearOperator, top_eig
 from advnotes.models import mlp
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import report  # noqa: E402  (benchmarks/report.py: the one table formatter, shared with the book)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SIZE = 165_000
