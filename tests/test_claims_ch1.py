@@ -212,11 +212,11 @@ def test_summary_reports_regimes_groups_and_whose_claim():
         claims.TOP_SHARE_SET_BY_P.measure([0.02, 0.03, 0.02, 0.03, 0.01]),
     ]
     text = claims.summary(recs)
-    assert text.splitlines()[0].startswith("1 of 1 identities verified")
+    assert text.splitlines()[0].startswith("1 of 1 identity records verified (1 setting)")
     assert f"- {REGIME} (book's claim, ch1-curvature-vs-uncertainty): " in text
-    assert "all: holds; unconfident: not reproduced" in text
+    assert "digits-mlp, all: holds; digits-mlp, unconfident: not reproduced" in text
     assert f"- {HOLDS} (book's claim, ch1-top-eigenvalue-share): the top eigenvalue" in text
-    assert "(book's claim, ch1-confident-wrong-like-correct)" in text and "(matched: holds)" in text
+    assert "(book's claim, ch1-confident-wrong-like-correct)" in text and "(digits-mlp, matched: holds)" in text
     assert f"- {HOLDS} (control, ch1-top-share-set-by-p): control:" in text
     assert text.splitlines()[-1] == "Claim records: 3 hold, 0 inconclusive, 1 not reproduced; 1 control records apart."
     assert recs[2].outcome == NOT_REPRODUCED
@@ -232,6 +232,10 @@ def test_committed_evidence_rederives_and_meets_the_issue():
     assert len(cls) >= 3 and all(len(c.per_seed) >= 5 for c in cls)
     assert all(c.measured for c in cls)  # every record says how many inputs it rests on
     assert {c.name for c in cls} == {s.name for s in claims.CLAIMS}
+    # issue 11: every identity and every claim is recorded in both settings
+    for setting in ("digits-mlp", "mnist1d-cnn"):
+        assert {r.name for r in ids if r.setting == setting} == {s.name for s in claims.IDENTITIES}, setting
+        assert {c.name for c in cls if c.setting == setting} == {s.name for s in claims.CLAIMS}, setting
     assert json.loads(EVIDENCE.read_text())["chapter"] == 1
 
 

@@ -1,0 +1,887 @@
+"""Chapter 1 (ReLU networks are locally linear; the input Hessian): the notebook's pipelines.
+
+Each function computes one step of the chapter for a list of trained networks (one per
+seed) and returns numbers or table rows; the notebook prints them with
+``advnotes.tables.show`` and records identities and claims with ``advnotes.claims``.
+The same functions serve both settings of the book (``advnotes.settings``): the digits
+MLP (inputs (B, 64)) and the MNIST-1D CNN (inputs (B, 1, 40), flattened to ``n = 40``
+wherever the local map is used). The equations are the chapter's: ``eq-local-linear``
+(section 1.1), ``eq-A`` and ``eq-input-hessian`` (1.2-1.4), ``eq-lambda-bound`` and
+``eq-lambda-lower`` (1.6).
+
+One workaround is local: ``advnotes.linear_regions.count_gate_flips`` counts ReLU gates
+only, and a max-pool choice that changes also leaves the linear region
+(``thm-local-linear``), so ``region_flips`` counts both.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import NamedTuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import hessian
+
+from .. import config
+from ..attacks import random_direction
+from ..claims import Evidence, t_interval
+from ..claims import ch1 as claims
+from ..curvature import input_gradient, input_hessian, input_hessian_eig, one_minus
+from ..linear_regions import count_gate_flips, local_linear_map
+from ..models import check_piecewise_linear, mlp
+from ..settings import PUBLISHED, Setting
+from ..training import accuracy, train_ensemble
+from ..validation import check_inputs, check_model_input
+
+#: Regimes of section 1.5 (top share) and 1.6 (curvature against uncertainty), by key.
+ALL = "all test inputs"
+UNCONFIDENT = f"unconfident test inputs (max p < {claims.CONFIDENT})"
+WRONG = "misclassified test inputs"
+CONFIDENTLY_WRONG = "confidently wrong vs matched correct inputs"
+#: Radii (Euclidean) of the random steps of section 1.1.
+RADII = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+#: Short names of the regimes for the side-by-side table of section 1.8.
+SHORT = {ALL: "all", UNCONFIDENT: "unconfident", WRONG: "misclassified", CONFIDENTLY_WRONG: "matched"}
+
+
+def _np(t) -> np.ndarray:
+    return t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
+
+
+def _check_models(models) -> list[nn.Module]:
+    if isinstance(models, nn.Module) or not isinstance(models, (list, tuple)) or not models:
+        raise TypeError(f"models must be a non-empty list of trained networks (one per seed), got {models!r}.")
+    for m in models:
+        if not isinstance(m, nn.Module):
+            raise TypeError(f"models must hold torch.nn.Module networks, got {type(m).__name__}.")
+    return list(models)
+
+
+# --------------------------------------------------------------------------- training
+
+
+def train_setting(setting: Setting, *, seeds, device=None):
+    """Section 1.1: the setting's networks, one per seed, trained together in float64.
+
+    Returns ``(split, models, logs)``: the setting's data on ``device``, the networks in
+    eval mode (checked piecewise linear) and their training logs. The recipe is the
+    setting's (``setting.recipe``); float64 so that identities hold to round-off.
+    """
+    if not isinstance(setting, Setting):
+        raise TypeError(f"setting must be an advnotes.settings.Setting (settings.get(name)), got {setting!r}.")
+    split = setting.load(dtype="float64").to(device)
+
+    def make(seed):
+        return setting.make_model(seed, device=device)
+
+    models, logs = train_ensemble(make, split.x_train, split.y_train, seeds=list(seeds), **setting.recipe)
+    return split, [check_piecewise_linear(m.eval()) for m in models], logs
+
+
+def mnist1d_accuracies(cnn_accuracy, *, seeds, recipe: dict, hidden=(128, 128)) -> list[dict]:
+    """Section 1.8: clean test accuracy of an MLP and the CNN on MNIST-1D beside the published figures.
+
+    ``cnn_accuracy``: the CNN's test accuracy per seed (trained by ``train_setting``).
+    The MLP ``mlp(40, hidden, 10)`` trains here on the flat signals in float32 with
+    ``recipe`` (the CNN's, for a like-for-like comparison), one per seed. Returns rows
+    (model, mean, 95% t-interval over seeds, published) for ``tables.show``.
+    """
+    from ..data import load_mnist1d
+
+    cnn_accuracy = [float(a) for a in cnn_accuracy]
+    flat = load_mnist1d(dtype="float32")
+
+    def make(seed):
+        torch.manual_seed(seed)
+        return mlp(flat.num_features, hidden, flat.num_classes)
+
+    mlps, _ = train_ensemble(make, flat.x_train, flat.y_train, seeds=list(seeds), **recipe)
+    mlp_accuracy = [accuracy(m.eval(), flat.x_test, flat.y_test) for m in mlps]
+    rows = []
+    for name, acc in (("MLP", mlp_accuracy), ("CNN", cnn_accuracy)):
+        mean, lo, hi = t_interval(acc)
+        rows.append(
+            {
+                "model": name,
+                "seeds": len(acc),
+                "test accuracy": mean,
+                "95% interval": (lo, hi),
+                "published": PUBLISHED[name],
+            }
+        )
+    return rows
+
+
+# --------------------------------------------------------------------------- 1.1 local linearity
+
+
+def choice_pattern(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Every choice of the network at ``x`` (B, K): ReLU gates (on/off) and max-pool winners (index).
+
+    ``thm-local-linear``: the local map is fixed while all of these are. ReLU gates count
+    as in ``advnotes.linear_regions.gate_pattern`` (0 is off); a max-pool choice is the
+    index of the kept entry of each window.
+    """
+    check_piecewise_linear(model)
+    x = check_inputs(x)
+    check_model_input(model, x)
+    seen: list[torch.Tensor] = []
+
+    def relu_hook(mod, inp, out):
+        seen.append((inp[0] > 0).reshape(inp[0].shape[0], -1).long())
+
+    def pool_hook(mod, inp, out):
+        fn = F.max_pool1d if isinstance(mod, nn.MaxPool1d) else F.max_pool2d
+        _, idx = fn(inp[0], mod.kernel_size, mod.stride, mod.padding, mod.dilation, mod.ceil_mode, return_indices=True)
+        seen.append(idx.reshape(idx.shape[0], -1))
+
+    hooks = []
+    for mod in model.modules():
+        if isinstance(mod, nn.ReLU):
+            hooks.append(mod.register_forward_hook(relu_hook))
+        elif isinstance(mod, (nn.MaxPool1d, nn.MaxPool2d)):
+            hooks.append(mod.register_forward_hook(pool_hook))
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    if not seen:
+        raise ValueError("the model has no ReLU or max-pool modules, so it makes no choices to compare.")
+    return torch.cat(seen, dim=1)
+
+
+def region_flips(model: nn.Module, x: torch.Tensor, x_new: torch.Tensor) -> torch.Tensor:
+    """Number of choices (B,) that differ between ``x`` and ``x_new``: ReLU gates and max-pool winners.
+
+    ``advnotes.linear_regions.count_gate_flips`` counts ReLU gates only; a CNN with
+    max-pooling also leaves its linear region when a pool's winner changes
+    (``thm-local-linear``). For a network without pooling the two counts are equal.
+    """
+    count_gate_flips(model, x, x_new)  # validates x and x_new (same shape)
+    return (choice_pattern(model, x) != choice_pattern(model, x_new)).sum(dim=1)
+
+
+def sign_directions(models, x, y, *, generator) -> dict[str, list[torch.Tensor]]:
+    """Section 1.1: per seed, the sign step ``sign(g)`` of FGSM/PGD and a step along random signs."""
+    models = _check_models(models)
+    signs = {"sign(g)": [torch.sign(input_gradient(m, x, y)).reshape(x.shape) for m in models]}
+    signs["random signs"] = [(torch.randint(0, 2, x.shape, generator=generator) * 2 - 1).to(x) for _ in models]
+    return signs
+
+
+def linearity_runs(models, maps, x, *, signs, eps_values, clamp=None, generator, radii=RADII) -> dict:
+    """Section 1.1 (``thm-local-linear``): the local map's error after random and L-inf steps.
+
+    For each network (with its local map ``(W, b)`` from ``maps``) and each step
+    (random of Euclidean norm ``r`` for ``r`` in ``radii``; ``eps * sign`` for each
+    direction in ``signs`` and each ``eps`` in ``eps_values``, projected onto ``clamp``
+    when given), returns ``{label: [(error, choice flips, |step|_2) per seed]}``; error
+    is ``max_c |f(x')_c - (W x' + b)_c|`` (B,).
+    """
+    models = _check_models(models)
+    steps: dict[str, list[torch.Tensor]] = {}
+    for r in radii:
+        steps[f"random, r = {r:.0e}"] = [x + random_direction(x, norm=r, generator=generator) for _ in models]
+    for eps in eps_values:
+        for kind, per_seed in signs.items():
+            moved = [x + eps * d for d in per_seed]
+            steps[f"{kind}, eps = {eps:g}"] = [v.clamp(*clamp) if clamp else v for v in moved]
+    runs = {}
+    for label, x_new in steps.items():
+        runs[label] = []
+        for m, (W, b), xn in zip(models, maps, x_new):
+            with torch.no_grad():
+                pred = torch.einsum("bcn,bn->bc", W, xn.reshape(len(xn), -1)) + b
+                err = (m(xn) - pred).abs().amax(dim=1)
+            runs[label].append((err, region_flips(m, x, xn), (xn - x).flatten(1).norm(dim=1)))
+    return runs
+
+
+def linearity_rows(runs: dict) -> list[dict]:
+    """Section 1.1: one table row per step: median length, inputs that kept every choice, largest errors."""
+    rows = []
+    for label, per_seed in runs.items():
+        kept = [int((f == 0).sum()) for _, f, _ in per_seed]
+        e_ok = [float(e[f == 0].max()) for e, f, _ in per_seed if (f == 0).any()]
+        e_fl = [float(e[f > 0].max()) for e, f, _ in per_seed if (f > 0).any()]
+        ok = ("round-off" if max(e_ok) <= claims.ROUNDOFF else f"{max(e_ok):.1e}") if e_ok else "-"
+        total = sum(len(e) for e, _, _ in per_seed)
+        rows.append(
+            {
+                "step": label,
+                "median L2": float(torch.cat([s for *_, s in per_seed]).median()),
+                "kept (per seed)": f"{sum(kept)}/{total} ({min(kept)}-{max(kept)})",
+                "err kept": ok,
+                "err left": f"{max(e_fl):.1e}" if e_fl else "-",
+            }
+        )
+    return rows
+
+
+def linearity_error_kept(runs: dict) -> float:
+    """``LOCAL_LINEAR``'s error: the largest logit error over steps that kept every choice (0 if none)."""
+    errs = [float(e[f == 0].max()) for ps in runs.values() for e, f, _ in ps if (f == 0).any()]
+    return max(errs, default=0.0)
+
+
+# --------------------------------------------------------------------------- 1.3 closed form vs autograd
+
+
+def autograd_curvature(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Section 1.3: input gradient (B, n) and Hessian (B, n, n) of the per-example loss by autograd.
+
+    The independent route against ``eq-input-hessian``: ``torch.func.grad`` and
+    ``torch.func.hessian`` differentiate the network, vectorised over the batch; inputs
+    of any shape are flattened to ``n`` entries.
+    """
+
+    def loss_one(xi, yi):
+        return F.cross_entropy(model(xi[None]), yi[None])
+
+    with torch.no_grad():
+        g = torch.vmap(torch.func.grad(loss_one))(x, y)
+        H = torch.vmap(hessian(loss_one))(x, y)
+    n = x[0].numel()
+    return g.reshape(len(x), n), H.reshape(len(x), n, n)
+
+
+def distance_to_kink(model: nn.Module, x: torch.Tensor) -> dict[str, float]:
+    """Section 1.3 and 1.8: how far the inputs sit from a kink: smallest |ReLU input|, max-pool gap, ties.
+
+    The pool gap is the smallest nonzero difference between the largest and the second
+    largest entry of a pooling window whose largest entry is positive (``nan`` without
+    pooling). Exact ties are counted apart (``"pool ties"``), and among them those where
+    both entries equal the bias of the convolution before the pool (``"ties at the bias"``):
+    there every input of the entries' receptive fields is 0 (off ReLUs or zero padding),
+    so both entries are constant near ``x`` and the tie does not break the local map of
+    ``thm-local-linear``. A tie elsewhere would. Windows whose entries are all 0 (every
+    ReLU feeding them off) are left out: their output is 0 near ``x`` whichever entry wins.
+    """
+    check_piecewise_linear(model)
+    relu, gap, ties, at_bias, bias = [], [], [0], [0], [None]
+
+    def conv_hook(mod, inp, out):
+        bias[0] = mod.bias
+
+    def relu_hook(mod, inp, out):
+        relu.append(float(inp[0].abs().min()))
+
+    def pool_hook(mod, inp, out):
+        k = mod.kernel_size if isinstance(mod.kernel_size, int) else mod.kernel_size[0]
+        windows = inp[0].unfold(-1, k, mod.stride if isinstance(mod.stride, int) else mod.stride[0])
+        top2 = windows.topk(2, dim=-1).values
+        d, live = top2[..., 0] - top2[..., 1], top2[..., 0] > 0
+        tie = live & (d == 0)
+        ties[0] += int(tie.sum())
+        if bias[0] is not None:
+            at_bias[0] += int((tie & (top2[..., 0] == bias[0][None, :, None])).sum())
+        gap.append(float(d[live & (d > 0)].min()) if (live & (d > 0)).any() else float("inf"))
+
+    hooks = []
+    for mod in model.modules():
+        for kind, hook in ((nn.ReLU, relu_hook), (nn.MaxPool1d, pool_hook), (nn.Conv1d, conv_hook)):
+            if isinstance(mod, kind):
+                hooks.append(mod.register_forward_hook(hook))
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return {
+        "pre-activation": min(relu, default=float("nan")),
+        "pool gap": min(gap, default=float("nan")),
+        "pool ties": ties[0],
+        "ties at the bias": at_bias[0],
+    }
+
+
+def closed_form_errors(model, W, b, x, y) -> dict[str, np.ndarray]:
+    """Section 1.3: per-input errors of the closed form ``eq-input-hessian`` against two references.
+
+    ``"closed form"``: float64 closed form against the long-double evaluation
+    (``claims.ch1.reference_curvature``), relative to ``|H|`` and ``|g|``;
+    ``"autograd"``: autograd against the closed form relative to the cancelling terms
+    (``|W^T diag(p) W|`` for H, ``|W|_2`` for g); ``"autograd / |H|"``: the same
+    relative to ``|H|``; ``"|H| / cancelling"``: how small ``|H|`` is against them.
+    """
+    (g_cf, H_cf), (g_ad, H_ad) = input_hessian(model, x, y), autograd_curvature(model, x, y)
+    x_flat = x.reshape(len(x), -1)
+    g_ref, H_ref = claims.reference_curvature(_np(W), _np(b), _np(x_flat), _np(y))
+    p = torch.softmax(b + torch.einsum("bcn,bn->bc", W, x_flat), dim=1)
+    d_H = (H_cf - H_ad).flatten(1).norm(dim=1)
+    scale_H = torch.einsum("bcn,bc,bcm->bnm", W, p, W).flatten(1).norm(dim=1)
+    err_g = (g_cf - g_ad).norm(dim=1) / torch.linalg.matrix_norm(W, ord=2)
+
+    def rel(a, ref):
+        d = (_np(a).astype(np.longdouble) - ref).reshape(len(ref), -1)
+        return (np.sqrt((d**2).sum(1)) / np.sqrt((ref.reshape(len(ref), -1) ** 2).sum(1))).astype(float)
+
+    return {
+        "closed form": np.maximum(rel(H_cf, H_ref), rel(g_cf, g_ref)),
+        "autograd": _np(torch.maximum(d_H / scale_H, err_g)),
+        "autograd / |H|": _np(d_H / H_ad.flatten(1).norm(dim=1)),
+        "|H| / cancelling": _np(H_cf.flatten(1).norm(dim=1) / scale_H),
+    }
+
+
+def fifty_digit_errors(model, W_i, x_i, y_i, *, dps: int = 50) -> dict[str, float]:
+    """Section 1.3: closed form and autograd at one input against ``eq-input-hessian`` in ``dps`` digits.
+
+    ``W_i`` (C, n) is the local map at ``x_i`` (one input, any shape) and ``y_i`` its
+    label. The logits are taken from the network in float64 and carried to ``dps``
+    digits by ``mpmath``; returns ``1 - p_y``, ``|H|`` and the two errors relative to it.
+    """
+    import mpmath
+
+    xb, yb = x_i[None], torch.as_tensor(y_i).reshape(1)
+    H_cf, H_ad = input_hessian(model, xb, yb)[1][0], autograd_curvature(model, xb, yb)[1][0]
+    with torch.no_grad():
+        logits = [float(v) for v in model(xb)[0]]
+    with mpmath.workdps(dps):
+        z = [mpmath.mpf(v) for v in logits]
+        e = [mpmath.exp(v - max(z)) for v in z]
+        p = mpmath.matrix([v / sum(e) for v in e])
+        A = mpmath.diag(p) - p * p.T
+        Wm = mpmath.matrix(W_i.tolist())
+        H_ref = torch.tensor((Wm.T * A * Wm).tolist(), dtype=torch.float64, device=H_cf.device)
+        one_minus_py = float(1 - p[int(yb)])
+    rel = lambda H: float((H - H_ref).norm() / H_ref.norm())  # noqa: E731
+    return {"1 - p_y": one_minus_py, "|H|": float(H_ref.norm()), "closed form": rel(H_cf), "autograd": rel(H_ad)}
+
+
+# --------------------------------------------------------------------------- 1.4 spectrum identities
+
+
+class Spectrum(NamedTuple):
+    """One network's input curvature over a batch (section 1.4, ``thm-input-hessian``)."""
+
+    dense: torch.Tensor  # (B, n) eigenvalues of the dense H, descending
+    small: torch.Tensor  # (B, C) eigenvalues from the C x C route, descending
+    eigvecs: torch.Tensor  # (B, n, C - 1) the top C - 1 eigenvectors
+    grad: torch.Tensor  # (B, n) the input gradient
+    probs: torch.Tensor  # (B, C) the probabilities
+
+
+def spectra(models, x, y) -> list[Spectrum]:
+    """Section 1.4: per network, the dense spectrum of ``H`` and the ``C x C`` route's (``thm-input-hessian``)."""
+    out = []
+    for m in _check_models(models):
+        g, H = input_hessian(m, x, y)
+        ev, V = input_hessian_eig(m, x, y)
+        with torch.no_grad():
+            p = torch.softmax(m(x), dim=1)
+        out.append(Spectrum(torch.linalg.eigvalsh(H).flip(-1), ev, V[..., : ev.shape[1] - 1], g, p))
+    return out
+
+
+def spectrum_errors(curv: list[Spectrum]) -> dict:
+    """Section 1.4: the errors of identities (i)-(iv) of ``thm-input-hessian``, keyed by spec."""
+    C = curv[0].small.shape[1]
+    rel = [s.dense / s.dense[:, :1] for s in curv]
+    resid = [
+        (s.grad - (s.eigvecs @ (s.eigvecs.transpose(1, 2) @ s.grad[..., None]))[..., 0]).norm(dim=1)
+        / s.grad.norm(dim=1)
+        for s in curv
+    ]
+    eig_err = [(s.small[:, :-1] - s.dense[:, : C - 1]).abs() / s.dense[:, :1] for s in curv]
+    return {
+        claims.PSD: max(0.0, max(float(-r[:, -1].min()) for r in rel)),
+        claims.RANK: max(float(r[:, C - 1].abs().max()) for r in rel),
+        claims.GRADIENT_IN_RANGE: max(float(r.max()) for r in resid),
+        claims.SMALL_EIGENPROBLEM: max(float(r.max()) for r in eig_err),
+    }
+
+
+def rank_rows(curv: list[Spectrum]) -> tuple[list[dict], dict[str, float]]:
+    """Section 1.4: share of inputs at each numerical rank (``claims.ch1.rank_counts``), mean and range over seeds.
+
+    Also returns the median uncertainty ``1 - max p`` of the inputs at rank ``C - 1`` and below it.
+    """
+    C, B = curv[0].small.shape[1], curv[0].small.shape[0]
+    counts = [claims.rank_counts(_np(s.dense)) for s in curv]
+    rows = []
+    for k in sorted({k for c in counts for k in c}, reverse=True):
+        share = [c.get(k, 0) / B for c in counts]
+        rows.append(
+            {
+                "numerical rank": k,
+                "share of inputs": float(np.mean(share)),
+                "seeds": f"{min(share):.1%} to {max(share):.1%}",
+            }
+        )
+    rank = torch.cat([(s.dense > claims.RANK_RTOL * s.dense[:, :1]).sum(dim=1) for s in curv])
+    unc = torch.cat([one_minus(s.probs).gather(1, s.probs.argmax(1, keepdim=True))[:, 0] for s in curv])
+    full = rank == C - 1
+    med = {
+        f"rank C - 1 = {C - 1}": float(unc[full].median()) if full.any() else float("nan"),
+        "rank below C - 1": float(unc[~full].median()) if (~full).any() else float("nan"),
+    }
+    return rows, med
+
+
+def range_shares(curv: list[Spectrum], signs: dict) -> list[dict]:
+    """Section 1.4: median share of a sign step's norm inside ``range(H)`` (identity (iii)), per direction."""
+    rows = []
+    for kind, per_seed in signs.items():
+        sh = []
+        for s, d in zip(curv, per_seed):
+            d = d.reshape(len(d), -1)
+            sh.append(float(((s.eigvecs.transpose(1, 2) @ d[..., None])[..., 0].norm(dim=1) / d.norm(dim=1)).median()))
+        rows.append({"step": kind, "median share in range(H)": float(np.mean(sh)), "seeds": (min(sh), max(sh))})
+    return rows
+
+
+def smallest_singular_ratio(maps) -> float:
+    """Section 1.4: smallest ``sigma_(C-1)(PW) / sigma_1(PW)`` with ``P = I - 1 1^T / C`` (rank of ``H``)."""
+    W0 = maps[0][0]
+    C = W0.shape[1]
+    P = torch.eye(C, dtype=W0.dtype, device=W0.device) - 1.0 / C
+    sv = torch.cat([torch.linalg.svdvals(P @ W) for W, _ in maps])
+    return float((sv[:, -2] / sv[:, 0]).min())
+
+
+# --------------------------------------------------------------------------- 1.5 top share
+
+
+def spectrum_ratios(curv: list[Spectrum]) -> np.ndarray:
+    """Section 1.5: per seed, the median over inputs of ``lambda_i / lambda_1`` for ``i < C`` (seeds, C - 1)."""
+    C = curv[0].small.shape[1]
+    return np.stack([_np((s.small / s.small[:, :1]).median(dim=0).values[: C - 1]) for s in curv])
+
+
+def top_shares(curv: list[Spectrum]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Section 1.5: per seed, ``lambda_1(H) / tr H`` and ``lambda_1(A) / tr A`` at every input."""
+    share_H = [_np(s.small[:, 0] / s.small.sum(dim=1)) for s in curv]
+    share_A = [np.divide(*claims.softmax_top_eigenvalue(_np(s.probs))) for s in curv]
+    return share_H, share_A
+
+
+def regime_masks(curv: list[Spectrum]) -> dict[str, list[np.ndarray]]:
+    """Section 1.5: the regimes of the top-share records: all test inputs and the unconfident ones."""
+    return {
+        ALL: [np.ones(len(s.probs), bool) for s in curv],
+        UNCONFIDENT: [_np(s.probs.max(dim=1).values < claims.CONFIDENT) for s in curv],
+    }
+
+
+def share_values(share_H, share_A, masks) -> dict[str, tuple[list[float], list[float], list[int]]]:
+    """Section 1.5: per regime, per seed: median top share of H, median |share H - share A|, input count."""
+    out = {}
+    for regime, ms in masks.items():
+        vals = [float(np.median(h[m])) for h, m in zip(share_H, ms)]
+        diff = [float(np.median(np.abs(h - a)[m])) for h, a, m in zip(share_H, share_A, ms)]
+        out[regime] = (vals, diff, [int(m.sum()) for m in ms])
+    return out
+
+
+def share_rows(share_H, share_A, probs, masks) -> list[dict]:
+    """Section 1.5: per regime, the median top share of H, of A and of the second class in ``1 - max p``.
+
+    Each column is the range over seeds of the median over the regime's inputs; the
+    last one, ``p_(2) / (1 - max p)``, is 1 when the prediction hesitates between two
+    classes only.
+    """
+    probs = [_np(p) for p in probs]
+    second = [np.sort(p, axis=1)[:, -2] / claims.uncertainty(p) for p in probs]
+    rows = []
+    for regime, ms in masks.items():
+        row = {"regime": regime}
+        for name, vals in (("H", share_H), ("A", share_A), ("p_(2)/(1 - max p)", second)):
+            med = [float(np.median(v[m])) for v, m in zip(vals, ms)]
+            row[name] = (min(med), max(med))
+        rows.append(row)
+    return rows
+
+
+# --------------------------------------------------------------------------- 1.6 curvature and confidence
+
+
+def bound_errors(curv: list[Spectrum], maps) -> dict:
+    """Section 1.6: the errors of ``eq-lambda-bound`` and ``eq-lambda-lower`` at every input, keyed by spec."""
+    errs = [claims.curvature_bound_errors(_np(s.small[:, 0]), _np(W), _np(s.probs)) for s, (W, _) in zip(curv, maps)]
+    upper, lower = (max(e) for e in zip(*errs))
+    return {claims.CURVATURE_BOUND: upper, claims.CURVATURE_LOWER_BOUND: lower}
+
+
+def bound_ratio(curv: list[Spectrum], maps) -> float:
+    """Section 1.6: the largest ``lambda_max / (|W|_2^2 (1 - |p|^2))`` over inputs and seeds (how tight)."""
+    out = []
+    for s, (W, _) in zip(curv, maps):
+        tr_A = (s.probs * one_minus(s.probs)).sum(dim=1)
+        out.append(float((s.small[:, 0] / (torch.linalg.matrix_norm(W, ord=2) ** 2 * tr_A)).max()))
+    return max(out)
+
+
+def curvature_stats(curv: list[Spectrum], y) -> dict[str, list]:
+    """Section 1.6: ``claims.ch1.curvature_statistics`` per seed, as ``{statistic: [value per seed]}``.
+
+    A statistic a seed cannot give (no confidently wrong input, or fewer than three
+    misclassified ones) is ``nan`` for that seed, so no setting crashes the chapter.
+    """
+    per_seed = []
+    for s in curv:
+        lam, p = _np(s.small[:, 0]), _np(s.probs)
+        try:
+            per_seed.append(claims.curvature_statistics(lam, p, _np(y)))
+        except ValueError:
+            per_seed.append(_partial_stats(lam, p, _np(y)))
+    keys = list(dict.fromkeys(k for s in per_seed for k in s))
+    return {k: [s.get(k, float("nan")) for s in per_seed] for k in keys}
+
+
+def _partial_stats(lam, p, y) -> dict:
+    from scipy import stats
+
+    out = {}
+    wrong = p.argmax(axis=1) != y
+    unc = claims.uncertainty(p)
+    for key, m in (("all", np.ones(len(y), bool)), ("unconfident", p.max(axis=1) < claims.CONFIDENT), ("wrong", wrong)):
+        out[f"n_{key}"] = int(m.sum())
+        if m.sum() >= 3:
+            out[f"rho_uncertainty_{key}"] = float(stats.spearmanr(lam[m], unc[m]).statistic)
+    try:
+        out["log_ratio_matched"] = claims.matched_log_ratio(lam, p, y)
+        out["abs_log_ratio_matched"] = abs(out["log_ratio_matched"])
+    except ValueError:
+        pass
+    out.update({f"n {g}": int(m.sum()) for g, m in claims.confidence_groups(p, y).items()})
+    return out
+
+
+def group_rows(curv: list[Spectrum], y) -> list[dict]:
+    """Section 1.6: per group of ``claims.ch1.GROUPS``: inputs per seed and medians of three quantities.
+
+    The quantities: the uncertainty ``1 - max p``, the curvature per unit of it
+    ``lambda_max / (1 - max p)`` and the gradient norm ``|g|``; each cell is the range
+    over seeds of the group's median.
+    """
+    y = _np(y)
+    rows = []
+    for g in claims.GROUPS:
+        n, cols = [], {"1 - max p": [], "lam_max/(1-max p)": [], "|g|": []}
+        for s in curv:
+            p, lam = _np(s.probs), _np(s.small[:, 0])
+            m = claims.confidence_groups(p, y)[g]
+            unc = claims.uncertainty(p)
+            n.append(int(m.sum()))
+            for name, v in zip(cols, (unc, lam / unc, _np(s.grad.norm(dim=1)))):
+                cols[name].append(float(np.median(v[m])) if m.any() else float("nan"))
+        row = {"group": g, "inputs/seed": f"{np.mean(n):.0f} ({min(n)}-{max(n)})"}
+        row.update({k: f"{min(v):.2g}-{max(v):.2g}" for k, v in cols.items()})
+        rows.append(row)
+    return rows
+
+
+def baseline_stats(curv: list[Spectrum], maps, y, seeds) -> dict[str, list]:
+    """Section 1.6: ``curvature_stats`` for a curvature drawn at random between the two bounds.
+
+    The baseline of ``claims.ch1.bounds_baseline``, one seeded draw per network.
+    """
+    fake = []
+    for s, (W, _), seed in zip(curv, maps, seeds):
+        lam = claims.bounds_baseline(_np(W), _np(s.probs), seed=int(seed))
+        fake.append(s._replace(small=torch.as_tensor(lam)[:, None].expand(-1, s.small.shape[1])))
+    return curvature_stats(fake, y)
+
+
+def rho_rows(stat: dict, base: dict) -> tuple[list[dict], dict[str, str]]:
+    """Section 1.6: per seed, rho(lambda_max, 1 - max p) per regime beside the bounds-only baseline.
+
+    Returns the rows (one per seed) and, per regime, on how many seeds the observed
+    correlation lies above the baseline's.
+    """
+    keys = {"all": "all", "unconfident": "unconfident", "wrong": "misclassified"}
+    rows = [{"seed": k} for k in range(len(stat["n_all"]))]
+    above = {}
+    for key, name in keys.items():
+        obs = stat.get(f"rho_uncertainty_{key}", [float("nan")] * len(rows))
+        bl = base.get(f"rho_uncertainty_{key}", [float("nan")] * len(rows))
+        for row, o, b in zip(rows, obs, bl):
+            row[name], row[f"{name} (bounds)"] = o, b
+        above[name] = f"{sum(o > b for o, b in zip(obs, bl))} of {len(obs)}"
+    return rows, above
+
+
+def caption_rows(stat: dict) -> list[dict]:
+    """Section 1.6: the first edition's caption, rho(lambda_max, p_y) per seed, on all and on misclassified inputs."""
+    rows = []
+    for key, what in (("all", "all test inputs"), ("wrong", "misclassified")):
+        vals = stat.get(f"rho_py_{key}", [])
+        rows.append(
+            {
+                "inputs": what,
+                "rho per seed": ", ".join(f"{v:+.2f}" for v in vals),
+                "inputs per seed": ", ".join(str(int(n)) for n in stat[f"n_{key}"]),
+            }
+        )
+    return rows
+
+
+def wrap(text: str, width: int = 88) -> str:
+    """Wrap each line of ``text`` to ``width`` columns, continuation lines indented (for printed declarations)."""
+    import textwrap
+
+    return "\n".join(textwrap.fill(line, width, subsequent_indent="    ") for line in text.splitlines())
+
+
+def spread_rows(curvs: dict, ys: dict) -> list[dict]:
+    """Section 1.8: per setting and regime, mean over seeds of two spreads behind the rank correlation.
+
+    ``var log(1 - max p)`` (what the correlation ranks) and ``var log(lambda_max / lambda_1(A))``
+    (the factor the local map sets, section 1.6), on the unconfident and on the
+    misclassified inputs; the smaller their ratio, the less the factor can blur the ranking.
+    ``curvs`` and ``ys``: ``{setting: [Spectrum per seed]}`` and ``{setting: labels}``.
+    """
+    rows = []
+    for name, curv in curvs.items():
+        y = _np(ys[name])
+        for regime in ("unconfident", "misclassified"):
+            v_u, v_w = [], []
+            for s in curv:
+                p, lam = _np(s.probs), _np(s.small[:, 0])
+                m = p.max(axis=1) < claims.CONFIDENT if regime == "unconfident" else p.argmax(axis=1) != y
+                v_u.append(float(np.var(np.log(claims.uncertainty(p)[m]))))
+                v_w.append(float(np.var(np.log(lam / claims.softmax_top_eigenvalue(p)[0])[m])))
+            rows.append(
+                {
+                    "setting": name,
+                    "regime": regime,
+                    "var log(1 - max p)": float(np.mean(v_u)),
+                    "var log factor": float(np.mean(v_w)),
+                    "ratio": float(np.mean(v_w) / np.mean(v_u)),
+                }
+            )
+    return rows
+
+
+def variance_ratio(curv: list[Spectrum]) -> list[dict]:
+    """Section 1.6: per seed, unconfident inputs: ``var log(1 - max p)`` and ``var log(lambda_max / lambda_1(A))``."""
+    rows = []
+    for k, s in enumerate(curv):
+        p, lam = _np(s.probs), _np(s.small[:, 0])
+        m = p.max(axis=1) < claims.CONFIDENT
+        v_u = float(np.var(np.log(claims.uncertainty(p)[m])))
+        v_w = float(np.var(np.log(lam / claims.softmax_top_eigenvalue(p)[0])[m]))
+        rows.append({"seed": k, "var log(1 - max p)": v_u, "var log(lam_max/lam_1(A))": v_w, "ratio": v_w / v_u})
+    return rows
+
+
+def plot_curvature_vs_confidence(curv: list[Spectrum], y):
+    """Section 1.6: ``lambda_max`` against ``1 - p_y`` (left) and ``1 - max p`` (right), coloured by group."""
+    import matplotlib.pyplot as plt
+
+    y_np = _np(y)
+    fig, axs = plt.subplots(1, 2, figsize=(9, 3.5), sharey=True)
+    for ax, xlabel, which in ((axs[0], r"$1-p_y$", "y"), (axs[1], r"$1-\max_k p_k$", "max")):
+        for k, g in enumerate(claims.GROUPS):
+            xs, ys = [], []
+            for s in curv:
+                m = claims.confidence_groups(_np(s.probs), y_np)[g]
+                om = one_minus(s.probs)
+                idx = torch.as_tensor(y_np)[:, None] if which == "y" else s.probs.argmax(1, keepdim=True)
+                xs.append(_np(om.gather(1, idx.to(om.device))[:, 0])[m])
+                ys.append(_np(s.small[:, 0])[m])
+            ax.scatter(np.concatenate(xs), np.concatenate(ys), s=14 if k == 3 else 6, alpha=0.6, color=f"C{k}", label=g)
+        ax.set(xscale="log", yscale="log", xlabel=xlabel)
+    axs[0].set(ylabel=r"$\lambda_{\max}(H)$")
+    axs[1].legend(fontsize=8, loc="lower right")
+    return fig
+
+
+def untrained_rows(setting: Setting, seeds, x, y) -> tuple[list[dict], float]:
+    """Section 1.5: ``share_rows`` for the setting's networks at initialisation; and their median max p."""
+    models = [check_piecewise_linear(setting.make_model(s, dtype=x.dtype, device=x.device).eval()) for s in seeds]
+    curv = spectra(models, x, y)
+    share_H, share_A = top_shares(curv)
+    ones = {ALL: [np.ones(len(x), bool)] * len(models)}
+    median_max_p = float(np.median(np.concatenate([_np(s.probs.max(dim=1).values) for s in curv])))
+    return share_rows(share_H, share_A, [s.probs for s in curv], ones), median_max_p
+
+
+# --------------------------------------------------------------------------- records
+
+
+def record_claims(evidence: Evidence, curv: list[Spectrum], y, *, setting: str) -> list:
+    """Sections 1.5-1.6: measure and keep every claim of ``claims.ch1`` for one setting; return the records.
+
+    The statistics are those of the digits sections (``top_shares``,
+    ``curvature_stats``); a regime that some seed cannot measure (no confidently
+    wrong input, say) is skipped and named in the returned list by a sentence instead of
+    a record (``measure_or_skip``).
+    """
+    out = []
+    share_H, share_A = top_shares(curv)
+    for regime, (vals, diff, n) in share_values(share_H, share_A, regime_masks(curv)).items():
+        for spec, v in ((claims.TOP_EIGENVALUE_SHARE, vals), (claims.TOP_SHARE_SET_BY_P, diff)):
+            out.append(measure_or_skip(evidence, spec, v, setting=setting, regime=regime, measured={"n_inputs": n}))
+    stat = curvature_stats(curv, y)
+    for key, regime in (("unconfident", UNCONFIDENT), ("wrong", WRONG)):
+        n = {"n_inputs": stat[f"n_{key}"]}
+        out.append(
+            measure_or_skip(
+                evidence,
+                claims.CURVATURE_VS_UNCERTAINTY,
+                stat.get(f"rho_uncertainty_{key}"),
+                setting=setting,
+                regime=regime,
+                measured=n,
+            )
+        )
+    sizes = {"n_confidently_wrong": stat["n confidently wrong"], "k_match": claims.K_MATCH}
+    out.append(
+        measure_or_skip(
+            evidence,
+            claims.CONFIDENT_WRONG_LIKE_CORRECT,
+            stat.get("abs_log_ratio_matched"),
+            setting=setting,
+            regime=CONFIDENTLY_WRONG,
+            measured=sizes,
+        )
+    )
+    return out
+
+
+def measure_or_skip(evidence: Evidence, spec, per_seed, **kwargs):
+    """Sections 1.5-1.6: ``evidence.claim(spec, per_seed, **kwargs)``, or a sentence saying why not.
+
+    A regime in which some seed has too few inputs (``per_seed`` missing or holding
+    ``nan``) is not measured: the chapter records what it can instead of crashing.
+    """
+    if per_seed is None or any(not np.isfinite(v) for v in per_seed):
+        return f"{spec.name} ({kwargs.get('regime', '')}): some seed has too few inputs in this regime; not measured"
+    return evidence.claim(spec, per_seed, **kwargs)
+
+
+class SettingCheck(NamedTuple):
+    """What ``record_identities`` measured on one setting."""
+
+    errors: dict  # IdentitySpec -> largest error
+    linearity: list  # ``linearity_rows`` of section 1.1
+    curv: list  # ``Spectrum`` per seed over the test inputs
+    maps: list  # local map (W, b) per seed over the test inputs
+
+
+def record_identities(evidence: Evidence, models, split, *, setting: str, n_check: int, generator) -> SettingCheck:
+    """Sections 1.1-1.6 in one call: every identity of ``claims.ch1`` for one setting, recorded and returned.
+
+    Runs the digits sections' functions in their order: ``linearity_runs`` (random
+    steps and the setting's L-inf steps at ``eps / 10`` and ``eps``), ``closed_form_errors``
+    on the first ``n_check`` test inputs, ``spectrum_errors`` and ``bound_errors``
+    on all of them. Returns a ``SettingCheck``; the caller asserts each error against its tolerance.
+    """
+    from ..settings import get
+
+    s = get(setting)
+    x, y = split.x_test, split.y_test
+    maps = [local_linear_map(m, x) for m in models]
+    signs = sign_directions(models, x, y, generator=generator)
+    runs = linearity_runs(
+        models, maps, x, signs=signs, eps_values=(s.eps / 10, s.eps), clamp=s.clamp, generator=generator
+    )
+    errors = {claims.LOCAL_LINEAR: linearity_error_kept(runs)}
+    cf = [closed_form_errors(m, W[:n_check], b[:n_check], x[:n_check], y[:n_check]) for m, (W, b) in zip(models, maps)]
+    errors[claims.CLOSED_FORM] = max(float(e["closed form"].max()) for e in cf)
+    errors[claims.AUTOGRAD] = max(float(e["autograd"].max()) for e in cf)
+    curv = spectra(models, x, y)
+    errors.update(spectrum_errors(curv))
+    errors.update(bound_errors(curv, maps))
+    for spec, err in errors.items():
+        evidence.identity(spec, err, setting=setting, measured={"n_inputs_per_seed": len(x)})
+    return SettingCheck(errors, linearity_rows(runs), curv, maps)
+
+
+def identity_rows(errors: dict) -> list[dict]:
+    """Section 1.8: one row per identity: its name, the largest error (round-off as a bound), tolerance."""
+    from ..claims import roundoff
+
+    return [
+        {
+            "identity": spec.name.removeprefix("ch1-"),
+            "largest error": roundoff(err),
+            "tolerance": f"{spec.tolerance:.0e}",
+            "holds": err <= spec.tolerance,
+        }
+        for spec, err in errors.items()
+    ]
+
+
+def outcome_rows(records) -> list[dict]:
+    """Section 1.8: one row per claim and regime: the outcome (estimate) in each setting, side by side."""
+    from ..settings import NAMES
+
+    table: dict[tuple[str, str], dict] = {}
+    for r in records:
+        if getattr(r, "kind", "") != "claim":
+            continue
+        regime = SHORT.get(r.regime, r.regime)
+        row = table.setdefault((r.name, r.regime), {"claim": r.name.removeprefix("ch1-"), "regime": regime})
+        row[r.setting] = f"{r.outcome} ({r.estimate:.2g})"
+    for row in table.values():
+        for name in NAMES:
+            row.setdefault(name, "not measured")
+    return list(table.values())
+
+
+def differing(rows: list[dict]) -> list[dict]:
+    """Section 1.8: the rows of ``outcome_rows`` whose outcomes differ between the two settings."""
+    from ..settings import NAMES
+
+    def outcome(text):
+        return text.split(" (")[0]
+
+    return [r for r in rows if len({outcome(r[n]) for n in NAMES}) > 1]
+
+
+# --------------------------------------------------------------------------- 1.7 speed
+
+
+def dense_spectrum(model, x, y) -> tuple[torch.Tensor, torch.Tensor]:
+    """Section 1.7: the dense route: autograd's Hessian (B, n, n) and its eigenvalues (B, n), descending."""
+    H = autograd_curvature(model, x, y)[1]
+    return torch.linalg.eigvalsh(H).flip(-1), H
+
+
+def dense_tolerance(model, x, y, H_autograd) -> float:
+    """Section 1.7: how far the dense eigenvalues may sit from the closed form's, relative to ``lambda_max``.
+
+    The dense route is autograd's Hessian: by Weyl's inequality its eigenvalues move by
+    at most ``|dH|_F``, i.e. this network's own autograd error relative to ``|H|_F``
+    times ``|H|_F <= sqrt(C - 1) lambda_max``.
+    """
+    H_cf = input_hessian(model, x, y)[1]
+    rel = float(((H_autograd - H_cf).flatten(1).norm(dim=1) / H_cf.flatten(1).norm(dim=1)).max())
+    with torch.no_grad():
+        C = model(x[:1]).shape[1]
+    return float(np.sqrt(C - 1) * max(rel, claims.SMALL_EIGENPROBLEM.tolerance))
+
+
+def timed(fn, *, repeats: int = 3, device=None):
+    """Section 1.7: ``(fn(), mean seconds per call)`` after one warm-up call; waits for the device."""
+    fn()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        out = fn()
+    config.synchronize(device)
+    return out, (time.perf_counter() - start) / repeats
+
+
+def speed_row(name: str, model, x, y, *, device=None) -> dict:
+    """Section 1.7: the dense route against the ``C x C`` route on one batch: times and agreement."""
+    (ev_fast, _), t_fast = timed(lambda: input_hessian_eig(model, x, y), device=device)
+    (ev_dense, H_ad), t_dense = timed(lambda: dense_spectrum(model, x, y), device=device)
+    k = ev_fast.shape[1] - 1
+    agree = float(((ev_fast[:, :k] - ev_dense[:, :k]).abs() / ev_dense[:, :1]).max())
+    return {
+        "network": name,
+        "dense (ms)": 1e3 * t_dense,
+        "C x C (ms)": 1e3 * t_fast,
+        "speed-up": t_dense / t_fast,
+        "agreement": agree,
+        "tolerance": dense_tolerance(model, x, y, H_ad),
+    }
