@@ -966,14 +966,7 @@ CASES = [
     case("claims.ch1.matched_log_ratio", A([1.0, 2.0], [[0.5, 0.5]], [0]), E, r"lam_max must be \(B,\)"),
     case("claims.ch3.summary", A([3]), T, "records must hold"),
     case("claims.ch3.summary", A(None), T, "records must be a list"),
-    case("claims.ch4.summary", A(["claim"]), T, "records must hold"),
-    case("claims.ch4.at_end", A("0.1"), T, "lr must be a real number"),
-    case("claims.ch4.ascent_regime", A(0.1, 2.5), T, "steps must be an integer"),
-    case("claims.ch4.ascent_regime", A(0.1, 5, note=3), T, "note must be a string"),
-    case("claims.ch4.ascent_regime", A(None, 5), T, "alpha must be a real number"),
-    case("claims.ch4.short_regime", A(3), T, "regime must be a record's regime string"),
-    case("claims.ch4.not_judged", A(["claim"]), T, "claims must hold"),
-    case("claims.ch4.not_judged", A(None), T, "claims must be a list"),
+    # claims.ch4: tests/test_bad_input_ch4.py
     # claims.ch5: tests/test_bad_input_ch5.py
     # --- validation (the helpers added in phase 2)
     case("validation.check_number", A("x", "1"), E, "x must be a real number"),

@@ -20,7 +20,8 @@ the rules of :mod:`advnotes.claims`.
 
 from __future__ import annotations
 
-from . import ClaimSpec, IdentitySpec, _number, check_records, paper_outcome
+from ..validation import check_number
+from . import ClaimSpec, IdentitySpec, check_records, paper_outcome
 
 CHAPTER = 4
 
@@ -48,7 +49,7 @@ PGD = "L-inf PGD, 5 sign steps (d delta / d theta = 0 a.e., so J_eff = H_thth an
 
 def at_end(lr: float) -> str:
     """The regime note of the end-of-training records, with their caveat (edge of stability)."""
-    lr = _number("lr", lr)
+    lr = check_number("lr", lr)
     return (
         f"end of training (full batch, eta = {lr:g}); edge of stability: the linear criterion is exceeded while "
         "training stays bounded, so this describes the state, it does not predict it"
@@ -57,7 +58,7 @@ def at_end(lr: float) -> str:
 
 def ascent_regime(alpha: float, steps: int, note: str = "") -> str:
     """The regime text of the paper's attack, with its step size and number of steps."""
-    alpha = _number("alpha", alpha)
+    alpha = check_number("alpha", alpha)
     if isinstance(steps, bool) or not isinstance(steps, int) and not hasattr(steps, "__index__"):
         raise TypeError(f"steps must be an integer number of attack steps, got {steps!r}.")
     if not isinstance(note, str):
@@ -337,19 +338,25 @@ def summary(records) -> str:
     """The chapter's verdict in words computed from the records' outcomes.
 
     First the detector's calibration, one line per control (no group verdict: each control is its own
-    configuration), then one line per claim group with its regimes.
+    configuration), then one line per claim group with its regimes (prefixed by the setting when the
+    records come from more than one).
     """
     records = check_records(records)
     claims = [r for r in records if r.kind == "claim"]
+    several = len({c.setting for c in claims}) > 1
+
+    def where(c) -> str:  # the setting is named only when the records span more than one
+        return f"{c.setting}: {short_regime(c.regime)}" if several else short_regime(c.regime)
+
     ids = [r for r in records if r.kind == "identity"]
     lines = [f"Identities: {sum(r.outcome == 'verified' for r in ids)} of {len(ids)} verified."] if ids else []
     ctrl = [c for c in claims if c.spec in CONTROLS]
     if ctrl:
         lines.append("Onset detector, calibration per configuration (gates the onset readings, not a claim verdict):")
-        lines += [f"    {c.spec.name} ({short_regime(c.regime)}): {c.outcome}" for c in ctrl]
+        lines += [f"    {c.spec.name} ({where(c)}): {c.outcome}" for c in ctrl]
     for group, label in GROUPS.items():
         recs = [c for c in claims if c.spec.group == group]
         if recs:
             lines.append(f"{label}: {paper_outcome(recs)}")
-            lines += [f"    {short_regime(c.regime)}: {c.outcome}" for c in recs]
+            lines += [f"    {where(c)}: {c.outcome}" for c in recs]
     return "\n".join(lines)
