@@ -287,12 +287,7 @@ def pgd_linf(
     tensors broadcastable to ``x``). ``random_start`` draws ``delta_0`` uniformly in
     the ball using ``generator`` (seeded by the caller).
     """
-    eps = check_positive("eps", eps)
-    step_size = check_positive("step_size", step_size)
-    steps = check_steps(steps)
-    random_start = check_bool("random_start", random_start)
-    _check_generator(generator)
-    _check_clamp(clamp)
+    eps, step_size, steps, random_start = _check_pgd(eps, step_size, steps, random_start, generator, clamp)
     with eval_mode(model):
         x, y = _prepare(model, x, y, clamp)
         if random_start:
@@ -305,6 +300,17 @@ def pgd_linf(
             delta = torch.clamp(delta + step_size * torch.sign(g), -eps, eps)
             delta = _clamp_to_range(x, delta, clamp).detach()
     return _check_result(delta, "pgd_linf")
+
+
+def _check_pgd(eps, step_size, steps, random_start, generator, clamp) -> tuple[float, float, int, bool]:
+    """The knobs of :func:`pgd_linf` and :func:`pgd_l2`, checked; returns them as Python numbers."""
+    eps = check_positive("eps", eps)
+    step_size = check_positive("step_size", step_size)
+    steps = check_steps(steps)
+    random_start = check_bool("random_start", random_start)
+    _check_generator(generator)
+    _check_clamp(clamp)
+    return eps, step_size, steps, random_start
 
 
 def _l2_normalise(v: torch.Tensor) -> torch.Tensor:
@@ -331,12 +337,7 @@ def pgd_l2(
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """L2 PGD: step along the normalised gradient, then project onto ``|delta|_2 <= eps``."""
-    eps = check_positive("eps", eps)
-    step_size = check_positive("step_size", step_size)
-    steps = check_steps(steps)
-    random_start = check_bool("random_start", random_start)
-    _check_generator(generator)
-    _check_clamp(clamp)
+    eps, step_size, steps, random_start = _check_pgd(eps, step_size, steps, random_start, generator, clamp)
     with eval_mode(model):
         x, y = _prepare(model, x, y, clamp)
         if random_start:

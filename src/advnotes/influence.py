@@ -47,6 +47,7 @@ from torch.func import functional_call, grad, jvp, vmap
 
 from .attacks import check_steps
 from .curvature import input_hessian_eig
+from .linear_regions import gate_pattern
 from .models import flat_params
 from .stats import GrowthFit, fit_growth, rank_correlation  # re-exported until the final sweep (renames.md)
 from .validation import (
@@ -544,30 +545,13 @@ def gate_flips(model: nn.Module, x: torch.Tensor, delta: torch.Tensor) -> torch.
 
     Assumption 1 of chapter 3's ``prop-ch3-exponential`` (fixed gates) holds for an example
     exactly when its value is 0. A gate is "on" when the ReLU's input is > 0; the gates are
-    read with forward hooks on every ``nn.ReLU`` module of ``model``.
+    read by :func:`advnotes.linear_regions.gate_pattern` (forward hooks on every ``nn.ReLU``).
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
     x = check_inputs(x)
     delta = check_delta(delta, x)
-    relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
-    if not relus:
-        raise ValueError("the model has no nn.ReLU module: no gates to compare.")
-
-    def gates(inp):
-        seen = []
-        hooks = [
-            r.register_forward_hook(lambda _m, a, _o: seen.append(a[0].reshape(a[0].shape[0], -1) > 0)) for r in relus
-        ]
-        try:
-            with torch.no_grad():
-                model(inp)
-        finally:
-            for h in hooks:
-                h.remove()
-        return torch.cat(seen, dim=1)
-
-    return (gates(x) != gates(x + delta)).double().mean(dim=1)
+    return (gate_pattern(model, x) != gate_pattern(model, x + delta)).double().mean(dim=1)
 
 
 def attack_terms(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, step_size: float, steps) -> dict:
