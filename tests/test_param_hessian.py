@@ -15,7 +15,7 @@ from torch.func import hessian, jacrev
 from advnotes import operators
 from advnotes import param_hessian as ph
 from advnotes.attacks import gradient_ascent
-from advnotes.models import mlp
+from advnotes.models import cnn1d, mlp
 from advnotes.training import TrainLog, train
 
 ATTACK = dict(step_size=1.0, steps=3)
@@ -430,3 +430,86 @@ def test_onset_experiment_against_independent_routes(digits64):
     assert {"one:pred_A", "one:pred_B", "one:mu1", "one:lam1", "one:obs", "one:at_ball"} <= set(adv)
     with pytest.raises(ValueError):
         ph.onset_experiment(0, x, y, attack=None, jeff=None, **(kw | {"probes": ()}))
+
+
+# ----------------------------------------------------------------------------- the second setting: a 1-d CNN, no box
+
+
+@pytest.fixture(scope="module")
+def tiny_cnn():
+    """A 1-d CNN (2 and 3 channels, kernel 5, max-pooling) on 24 random signals (1, 40), float64, eval mode."""
+    torch.manual_seed(1)
+    model = cnn1d(40, channels=(2, 3), kernel_size=5, pool=2, num_classes=4).double().eval()
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(24, 1, 40, dtype=torch.float64, generator=g)
+    return model, x, torch.randint(0, 4, (24,), generator=g)
+
+
+CNN_ATTACK = dict(step_size=0.2, steps=3, eps=0.25)  # MNIST-1D: eps in units of the signal's std, no box
+
+
+def test_cnn_top_eigs_and_shares_match_dense(tiny_cnn):
+    model, x, y = tiny_cnn
+    space = operators.ParamSpace(model)
+    H = hessian(space.loss)(space.theta, x, y)
+    J = jacrev(operators.training_gradient_fn(space, x, y, **CNN_ATTACK))(space.theta)
+    vals, vecs, _ = ph.param_hessian_top_eig(model, x, y, k=2, tol=1e-10)
+    assert torch.allclose(vals, torch.linalg.eigvalsh(H).flip(0)[:2], rtol=1e-9, atol=0)
+    mu, _, _ = ph.jeff_top_eig(model, x, y, **CNN_ATTACK, k=2, tol=1e-10)
+    ref = torch.linalg.eigvals(J)
+    ref = ref[ref.real.argsort(descending=True)][:2]
+    assert float((mu - ref).abs().max() / ref[0].abs()) < 1e-8
+    v = vecs[:, 0]
+    shares = ph.sample_shares(model, x, y, v)
+    q = torch.stack([v @ hessian(space.loss)(space.theta, x[i : i + 1], y[i : i + 1]) @ v for i in range(6)])
+    assert torch.allclose(shares[:6], q / (len(x) * float(v @ H @ v)), rtol=1e-8, atol=1e-12)
+    jshares = ph.jeff_sample_shares(model, x, y, v, **CNN_ATTACK)
+    Ji = jacrev(operators.training_gradient_fn(space, x[:1], y[:1], **CNN_ATTACK))(space.theta)
+    assert float(jshares[0]) == pytest.approx(float(v @ Ji @ v) / (len(x) * float(v @ J @ v)), rel=1e-8, abs=1e-12)
+
+
+def test_pinned_fractions_without_a_box():
+    x = torch.tensor([[-1.5, 0.0, 1.0, 2.0]], dtype=torch.float64)
+    d = torch.tensor([[0.25, -0.25, 0.0, 0.1]], dtype=torch.float64)
+    assert ph.pinned_fractions(x, d, eps=0.25, clamp=None) == (0.5, 0.0)
+    # with the digits' box, x + d = 1.0 would count as pinned at the box
+    assert ph.pinned_fractions(x, d, eps=0.25, clamp=(0.0, 1.0))[1] > 0
+
+
+def test_cnn_experiments_run_without_a_box(tiny_cnn):
+    """seed_experiment / onset_experiment on (N, 1, 40) signals with box=None: no box fraction, the setting's robust
+    accuracy is the one called."""
+    model, x, y = tiny_cnn
+
+    def make_model(seed):
+        torch.manual_seed(seed)
+        return cnn1d(40, channels=(2, 3), kernel_size=5, pool=2, num_classes=4).double()
+
+    attack = functools.partial(gradient_ascent, **CNN_ATTACK)
+    calls = []
+
+    def robust(m, xt, yt):
+        calls.append(xt.shape)
+        return 0.5
+
+    out = ph.seed_experiment(
+        0,
+        x,
+        y,
+        make_model=make_model,
+        runs={"ascent": (attack, dict(CNN_ATTACK))},
+        lr=0.05,
+        steps=3,
+        window=2,
+        probe_steps=0,
+        k=1,
+        tol=1e-6,
+        x_test=x[:8],
+        y_test=y[:8],
+        box=None,
+        robust_accuracy=robust,
+    )["ascent"]
+    assert out["at_box"] == 0.0 and 0 < out["at_ball"] <= 1 and out["robust_acc"] == 0.5 and calls == [(8, 1, 40)]
+    kw = dict(make_model=make_model, lr=0.05, steps=3, probes=((4, 2),), iters=1, k=1, tol=1e-6, box=None)
+    onset = ph.onset_experiment(0, x, y, attack=attack, jeff=dict(CNN_ATTACK), **kw)
+    assert onset["at_box"] == 0.0 and np.isfinite(onset["pred_A"]) and np.isfinite(onset["pred_B"])

@@ -681,6 +681,8 @@ def seed_experiment(
     tol: float = 1e-3,
     x_test=None,
     y_test=None,
+    box=(0.0, 1.0),
+    robust_accuracy: Callable | None = None,
 ) -> dict:
     """Everything chapter 4 measures on one seed: a dict ``{run name: {quantity: float}}``.
 
@@ -693,8 +695,11 @@ def seed_experiment(
     (``rho(I - lr * step operator)`` over its top ``k`` eigenvalues), ``mu_re`` / ``mu_im`` (its top
     eigenvalue), ``n_eff`` (participation number of the per-sample shares of its top eigenvector),
     ``at_bound`` (fraction of ``delta``'s coordinates at its largest magnitude), ``at_ball`` / ``at_box``
-    (:func:`pinned_fractions`), ``robust_acc`` (:func:`advnotes.threat.robust_accuracy`, with the test
-    set), ``neg_share`` (the part of the shares' absolute sum that is negative), ``top10_share``, then
+    (:func:`pinned_fractions` with the threat model's ``box``: ``(0, 1)`` for digits, ``None`` for
+    MNIST-1D), ``robust_acc`` (``robust_accuracy(model, x_test, y_test)``, default
+    :func:`advnotes.threat.robust_accuracy` with the digits' threat model; pass the setting's, e.g.
+    ``settings.get("mnist1d-cnn").robust_accuracy``), ``neg_share`` (the part of the shares'
+    absolute sum that is negative), ``top10_share``, then
     (if ``probe_steps`` > 0) ``probe_steps`` more steps with ``delta`` recomputed (``live_neg_cos``,
     ``live_jumps``) and frozen (``frozen_neg_cos``) (see :func:`continue_training`). With ``onset``
     (keys ``lr``, ``steps``: a calm warm-up; ``probe``, ``window``, ``iters``: the bisection), adversarial runs add the
@@ -718,6 +723,9 @@ def seed_experiment(
             raise TypeError(f"runs[{name!r}]: jeff must be None or a dict of jeff_top_eig's knobs, got {run[1]!r}.")
     if (x_test is None) != (y_test is None):
         raise ValueError("pass both x_test and y_test, or neither.")
+    check_projection(None, box)
+    if robust_accuracy is not None and not callable(robust_accuracy):
+        raise TypeError(f"robust_accuracy must be None or a callable (model, x, y) -> float, got {robust_accuracy!r}.")
     out = {}
     for name, (attack, jeff) in runs.items():
         torch.manual_seed(seed)
@@ -726,7 +734,7 @@ def seed_experiment(
         r = {"neg_cos": negative_cosines(log, window=window)}
         if x_test is not None:
             r["test_acc"] = accuracy(model, x_test, y_test)
-            r["robust_acc"] = threat.robust_accuracy(model, x_test, y_test)
+            r["robust_acc"] = (robust_accuracy or threat.robust_accuracy)(model, x_test, y_test)
         mu, v, delta = _step_operator(model, x, y, attack=attack, jeff=jeff, k=k, tol=tol)
         r["lam_clean"] = float(param_hessian_top_eig(model, x, y, tol=tol)[0][0])
         r["lam_fixed"] = (
@@ -744,7 +752,7 @@ def seed_experiment(
         r["top10_share"] = top_k_share(shares, min(10, shares.numel()))
         if attack is not None:
             r["at_bound"] = float((delta.abs() >= 0.999 * delta.abs().max()).double().mean())
-            r["at_ball"], r["at_box"] = pinned_fractions(x, delta, eps=float(delta.abs().max()), clamp=threat.BOX)
+            r["at_ball"], r["at_box"] = pinned_fractions(x, delta, eps=float(delta.abs().max()), clamp=box)
         if attack is not None and probe_steps:
             kw = dict(lr=lr, steps=probe_steps, attack=attack, window=probe_steps // 2)
             r["live_neg_cos"], r["live_jumps"] = continue_training(model, x, y, freeze=False, **kw)
@@ -794,6 +802,7 @@ def pinned_fractions(x, delta, *, eps: float, clamp=(0.0, 1.0)) -> tuple[float, 
     A coordinate is at the ball when ``|delta_i| >= 0.999 eps``; at the box when ``x_i + delta_i`` is
     within 1e-6 of ``clamp``'s low or high bound and it is not already counted at the ball. A pinned
     coordinate has ``d delta_i / d theta = 0`` (chapter 4, section 4.2); the rest are free.
+    ``clamp=None``: no box (MNIST-1D's threat model), so the box fraction is 0.
     """
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}.")
@@ -801,12 +810,14 @@ def pinned_fractions(x, delta, *, eps: float, clamp=(0.0, 1.0)) -> tuple[float, 
     check_positive("eps", eps)
     check_projection(eps, clamp)
     ball = delta.abs() >= 0.999 * float(eps)
+    if clamp is None:
+        return float(ball.double().mean()), 0.0
     xa = x + delta
     box = ((xa <= clamp[0] + 1e-6) | (xa >= clamp[1] - 1e-6)) & ~ball
     return float(ball.double().mean()), float(box.double().mean())
 
 
-def _predictions(model, x, y, *, attack, jeff, k, tol) -> dict:
+def _predictions(model, x, y, *, attack, jeff, k, tol, box) -> dict:
     """Readings A and B's predicted onsets at the current weights, and what they rest on."""
     mu, _, delta = _step_operator(model, x, y, attack=attack, jeff=jeff, k=k, tol=tol)
     lam = float(param_hessian_top_eig(model, x, y, delta=delta, tol=tol)[0][0])
@@ -814,7 +825,7 @@ def _predictions(model, x, y, *, attack, jeff, k, tol) -> dict:
     out["mu_im_max"] = float(mu.imag.abs().max())
     if delta is not None:
         eps = float(delta.abs().max()) if jeff is None else float(jeff.get("eps") or delta.abs().max())
-        out["at_ball"], out["at_box"] = pinned_fractions(x, delta, eps=eps)
+        out["at_ball"], out["at_box"] = pinned_fractions(x, delta, eps=eps, clamp=box)
     return out, delta
 
 
@@ -836,6 +847,7 @@ def onset_experiment(
     variants: dict | None = None,
     k: int = 3,
     tol: float = 1e-3,
+    box=(0.0, 1.0),
 ) -> dict:
     """Predicted and observed onsets of the zig-zag from a calm checkpoint, with controls (chapter 4, 4.8).
 
@@ -852,7 +864,8 @@ def onset_experiment(
     at its checkpoint value, whose linearised step is exactly ``I - eta H_thth``, so ``pred_A`` is its
     linear prediction. ``variants`` maps a name to ``(attack, jeff, search)``: another attack at the
     same checkpoint, whose predictions are stored as ``"{name}:pred_A"`` etc. and, with ``search``,
-    its observed onset (first probe) as ``"{name}:obs"``.
+    its observed onset (first probe) as ``"{name}:obs"``. ``box``: the input box of the threat model
+    for the pinned fractions (digits: ``(0, 1)``; ``None`` for MNIST-1D, which has none).
     """
     from .training import train
 
@@ -864,11 +877,12 @@ def onset_experiment(
     if not probes or not all(isinstance(p, (tuple, list)) and len(p) == 2 for p in probes):
         raise ValueError(f"probes must be a non-empty sequence of (steps, window) pairs, got {probes!r}.")
     frozen = check_bool("frozen", frozen)
+    check_projection(None, box)
     torch.manual_seed(seed)
     model = make_model(seed)
     train(model, x, y, lr=lr, steps=steps, attack=attack)
     model.eval()
-    out, delta = _predictions(model, x, y, attack=attack, jeff=jeff, k=k, tol=tol)
+    out, delta = _predictions(model, x, y, attack=attack, jeff=jeff, k=k, tol=tol, box=box)
     preds = (out["pred_A"], out["pred_B"])
     search = dict(lo=lo_factor * min(preds), hi=2 * max(preds), iters=iters, factor=factor)
 
@@ -883,7 +897,7 @@ def onset_experiment(
         fixed = _Recorder(frozen=delta)
         record("frozen:", find_onset(model, x, y, attack=fixed, steps=probe, window=window, **search))
     for name, (v_attack, v_jeff, v_search) in (variants or {}).items():
-        pred, _ = _predictions(model, x, y, attack=v_attack, jeff=v_jeff, k=k, tol=tol)
+        pred, _ = _predictions(model, x, y, attack=v_attack, jeff=v_jeff, k=k, tol=tol, box=box)
         out.update({f"{name}:{key}": val for key, val in pred.items()})
         if v_search:
             v_preds = (pred["pred_A"], pred["pred_B"])
