@@ -634,16 +634,6 @@ def top_eig(
         vals, vecs, info = _arpack(op, v, k=k, tol=tol, max_matvec=max_matvec, m=m, symmetric=bool(op.symmetric))
     else:
         keep = min(k + (m - k) // 2, m - 1)
-        vals, vecs, info = _krylov(
-            op,
-            v,
-            k=k,
-            tol=tol,
-            max_matvec=max_matvec,
-            m=m,
-            keep=keep,
-            symmetric=symmetric,
-            seed=seed,
-            callback=callback,
-        )
+        knobs = dict(k=k, tol=tol, max_matvec=max_matvec, m=m, keep=keep, symmetric=symmetric, seed=seed)
+        vals, vecs, info = _krylov(op, v, callback=callback, **knobs)
     return (vals, vecs, info.n_matvec, info) if return_info else (vals, vecs, info.n_matvec)

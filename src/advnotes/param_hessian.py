@@ -152,17 +152,8 @@ def param_hessian_top_eig(
     dtype and on its device, and ``n_hvp``, the number of products used (chapter 4, section 4.3).
     """
     op = ParamHessian(model, x, y, delta=delta)
-    return _solve(
-        op,
-        k=k,
-        tol=tol,
-        method=method,
-        methods=("lanczos", "arpack", "power"),
-        ncv=ncv,
-        budget=("max_hvp", max_hvp),
-        seed=seed,
-        v0=v0,
-    )
+    knobs = dict(k=k, tol=tol, method=method, ncv=ncv, seed=seed, v0=v0)
+    return _solve(op, methods=("lanczos", "arpack", "power"), budget=("max_hvp", max_hvp), **knobs)
 
 
 def jeff_top_eig(
@@ -198,17 +189,8 @@ def jeff_top_eig(
     ``clamp`` project the attack (see ``advnotes.operators.attack_in_theta``).
     """
     op = EffectiveJacobian(model, x, y, step_size=step_size, steps=steps, eps=eps, clamp=clamp)
-    vals, vecs, n = _solve(
-        op,
-        k=k,
-        tol=tol,
-        method=method,
-        methods=("arnoldi", "arpack", "power"),
-        ncv=ncv,
-        budget=("max_mvp", max_mvp),
-        seed=seed,
-        v0=v0,
-    )
+    knobs = dict(k=k, tol=tol, method=method, ncv=ncv, seed=seed, v0=v0)
+    vals, vecs, n = _solve(op, methods=("arnoldi", "arpack", "power"), budget=("max_mvp", max_mvp), **knobs)
     return vals.to(torch.complex128), vecs.to(torch.complex128), n
 
 
