@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from advnotes.attacks import gradient_ascent, loss_per_example, pgd_l2, pgd_linf, random_direction
-from advnotes.models import mlp
-from advnotes.training import accuracy, flat_params, robust_accuracy, train
+from advnotes.models import flat_params, mlp
+from advnotes.training import accuracy, robust_accuracy, train
 
 
 @pytest.fixture()

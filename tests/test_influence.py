@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from advnotes import influence as inf
+from advnotes import stats
 
 B = 8  # a small batch: the oracles below loop over it one example at a time
 
@@ -158,8 +159,8 @@ def test_rank_correlation_matches_pearson_of_ranks():
     a = rng.standard_normal(50)
     b = a + 0.5 * rng.standard_normal(50)
     ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
-    assert inf.rank_correlation(a, b) == pytest.approx(np.corrcoef(ra, rb)[0, 1], abs=1e-12)
-    assert inf.rank_correlation(torch.tensor(a), torch.tensor(-a)) == pytest.approx(-1.0)
+    assert stats.rank_correlation(a, b) == pytest.approx(np.corrcoef(ra, rb)[0, 1], abs=1e-12)
+    assert stats.rank_correlation(torch.tensor(a), torch.tensor(-a)) == pytest.approx(-1.0)
 
 
 @pytest.mark.parametrize(
@@ -172,7 +173,7 @@ def test_rank_correlation_matches_pearson_of_ranks():
 )
 def test_fit_growth_recovers_exact_laws(law, r_of_m):
     m = np.arange(1, 21, dtype=float)
-    fit = inf.fit_growth(m, r_of_m(m))
+    fit = stats.fit_growth(m, r_of_m(m))
     assert fit.best == law
     r2 = {"exponential": fit.exp_r2, "linear": fit.lin_r2, "power": fit.power_r2}[law]
     assert r2 == pytest.approx(1.0, abs=1e-10)
@@ -249,11 +250,11 @@ def test_no_trainable_parameters(trained_mlp, batch):
 
 def test_statistics_bad_input():
     with pytest.raises(ValueError):
-        inf.rank_correlation([1.0, 2.0], [2.0, 1.0])  # too short
+        stats.rank_correlation([1.0, 2.0], [2.0, 1.0])  # too short
     with pytest.raises(ValueError):
-        inf.rank_correlation([1.0, 1.0, 1.0], [1.0, 2.0, 3.0])  # constant
+        stats.rank_correlation([1.0, 1.0, 1.0], [1.0, 2.0, 3.0])  # constant
     with pytest.raises(ValueError):
-        inf.rank_correlation([1.0, float("nan"), 3.0], [1.0, 2.0, 3.0])
+        stats.rank_correlation([1.0, float("nan"), 3.0], [1.0, 2.0, 3.0])
     v = torch.ones(2, 4, dtype=torch.float64)
     a = torch.tensor([True, True, False, False])
     with pytest.raises(ValueError, match="> 0"):
@@ -264,14 +265,14 @@ def test_statistics_bad_input():
         inf.group_log_ratio(v, torch.zeros(4, dtype=torch.bool), a)
     m = np.arange(1.0, 6.0)
     with pytest.raises(ValueError):
-        inf.fit_growth(m, -m)  # not positive
+        stats.fit_growth(m, -m)  # not positive
     with pytest.raises(ValueError):
-        inf.fit_growth(np.array([1.0, 1.0, 2.0]), np.array([1.0, 2.0, 3.0]))  # < 3 distinct m
+        stats.fit_growth(np.array([1.0, 1.0, 2.0]), np.array([1.0, 2.0, 3.0]))  # < 3 distinct m
     with pytest.raises(ValueError):
-        inf.fit_growth(m, np.ones(5))  # constant
+        stats.fit_growth(m, np.ones(5))  # constant
     with pytest.raises(ValueError):
-        inf.fit_growth(m, np.ones(4))  # length mismatch
-    assert math.isfinite(inf.fit_growth(m, np.exp(m)).exp_rate)
+        stats.fit_growth(m, np.ones(4))  # length mismatch
+    assert math.isfinite(stats.fit_growth(m, np.exp(m)).exp_rate)
 
 
 # ----------------------------------------------------------------------------- groups and shares (chapter 3)

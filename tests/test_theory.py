@@ -13,8 +13,8 @@ import torch
 from scipy.integrate import solve_ivp
 from scipy.special import lambertw
 
-from advnotes import theory
-from advnotes.attacks import gradient_ascent
+from advnotes import stats, theory
+from advnotes.attacks import gradient_ascent, gradient_ascent_path
 from advnotes.curvature import input_gradient, input_hessian, input_hessian_eig
 from advnotes.linear_regions import FrozenGates, local_linear_map
 from advnotes.models import mlp
@@ -274,40 +274,40 @@ def test_energy_and_cosine_bad_inputs():
     with pytest.raises(ValueError):
         theory.energy_on_top(V, d[:, :5], 1)
     with pytest.raises(ValueError):
-        theory.cosine(d, d[:, :5])
+        stats.cosine(d, d[:, :5])
     with pytest.raises(ValueError, match="zero row"):
-        theory.cosine(d, torch.zeros_like(d))
-    assert float(theory.cosine(d[0], d[0])) == pytest.approx(1.0)  # two vectors: one cosine (0-d)
+        stats.cosine(d, torch.zeros_like(d))
+    assert float(stats.cosine(d[0], d[0])) == pytest.approx(1.0)  # two vectors: one cosine (0-d)
     with pytest.raises(ValueError):
-        theory.cosine(d[0, 0], d[0, 0])  # a number has no direction
+        stats.cosine(d[0, 0], d[0, 0])  # a number has no direction
 
 
 def test_cosine_against_torch():
     a, b = torch.randn(6, 2, 5, dtype=D), torch.randn(6, 2, 5, dtype=D)
     ref = torch.nn.functional.cosine_similarity(a.flatten(1), b.flatten(1), dim=1)
-    assert torch.allclose(theory.cosine(a, b), ref, rtol=1e-13)
+    assert torch.allclose(stats.cosine(a, b), ref, rtol=1e-13)
 
 
 def test_binned_median_and_first_crossing():
     s = np.array([0.1, 0.2, 1.5, 2.5, 30.0])
     v = np.array([1.0, 3.0, 5.0, 7.0, 9.0])
-    c, med, lo, hi = theory.binned_median(s, v, [0.05, 1.0, 10.0, 100.0])
+    c, med, lo, hi = stats.binned_median(s, v, [0.05, 1.0, 10.0, 100.0])
     assert np.allclose(c, np.sqrt([0.05 * 1, 1 * 10, 10 * 100]))
     assert np.allclose(med, [2.0, 6.0, 9.0]) and np.allclose(lo, [1.5, 5.5, 9.0]) and np.allclose(hi, [2.5, 6.5, 9.0])
     xs = np.logspace(-2, 2, 9)
-    assert theory.first_crossing(xs, xs**2, 0.1) == pytest.approx(0.1**0.5, rel=1e-12)  # exact on a power law
-    assert theory.first_crossing(xs, xs**2, 1e6) == math.inf
-    assert theory.first_crossing(xs, xs**2, 1e-9) == xs[0]
+    assert stats.first_crossing(xs, xs**2, 0.1) == pytest.approx(0.1**0.5, rel=1e-12)  # exact on a power law
+    assert stats.first_crossing(xs, xs**2, 1e6) == math.inf
+    assert stats.first_crossing(xs, xs**2, 1e-9) == xs[0]
     with pytest.raises(ValueError):
-        theory.binned_median(s, v[:3], [0.1, 1.0])
+        stats.binned_median(s, v[:3], [0.1, 1.0])
     with pytest.raises(ValueError):
-        theory.binned_median(s, v, [1.0, 0.5])
+        stats.binned_median(s, v, [1.0, 0.5])
     with pytest.raises(ValueError, match="no value"):
-        theory.binned_median(s, v, [1e3, 1e4])
+        stats.binned_median(s, v, [1e3, 1e4])
     with pytest.raises(ValueError):
-        theory.first_crossing(xs[::-1], xs, 0.1)
+        stats.first_crossing(xs[::-1], xs, 0.1)
     with pytest.raises(ValueError):
-        theory.first_crossing(xs, -xs, 0.1)
+        stats.first_crossing(xs, -xs, 0.1)
 
 
 # ----------------------------------------------------------------------------- the real attack
@@ -316,7 +316,7 @@ def test_binned_median_and_first_crossing():
 def test_gradient_ascent_path_equals_gradient_ascent(trained_mlp, digits64):
     x, y = digits64.x_test[:12], digits64.y_test[:12]
     for model in (trained_mlp, FrozenGates(trained_mlp, x)):
-        path = theory.gradient_ascent_path(model, x, y, step_size=0.4, record=[0, 1, 3, 9])
+        path = gradient_ascent_path(model, x, y, step_size=0.4, record=[0, 1, 3, 9])
         assert sorted(path) == [0, 1, 3, 9]
         for m, d in path.items():
             assert torch.equal(d, gradient_ascent(model, x, y, step_size=0.4, steps=m))
@@ -326,13 +326,13 @@ def test_gradient_ascent_path_bad_inputs(trained_mlp, digits64):
     x, y = digits64.x_test[:4], digits64.y_test[:4]
     for record in ([], [-1, 2], None, 3):
         with pytest.raises(ValueError):
-            theory.gradient_ascent_path(trained_mlp, x, y, step_size=0.1, record=record)
+            gradient_ascent_path(trained_mlp, x, y, step_size=0.1, record=record)
     with pytest.raises(ValueError):
-        theory.gradient_ascent_path(trained_mlp, x, y, step_size=-0.1, record=[1])
+        gradient_ascent_path(trained_mlp, x, y, step_size=-0.1, record=[1])
     with pytest.raises(ValueError):
-        theory.gradient_ascent_path(trained_mlp, x, y[:3], step_size=0.1, record=[1])
+        gradient_ascent_path(trained_mlp, x, y[:3], step_size=0.1, record=[1])
     with pytest.raises(TypeError):
-        theory.gradient_ascent_path(trained_mlp, x.long(), y, step_size=0.1, record=[1])
+        gradient_ascent_path(trained_mlp, x.long(), y, step_size=0.1, record=[1])
 
 
 def test_frozen_gates_is_the_affine_extension(trained_mlp, digits64):
