@@ -107,6 +107,7 @@ CASES = [
     case("attacks.check_steps", A(-1), E, "steps must be"),
     case("attacks.check_steps", A(10**9), E, r"advnotes\.attacks\.MAX_STEPS"),
     case("attacks.check_steps", A(0, allow_zero=False), E, "steps must be"),
+    case("training.ensemble_path", A("mlp"), T, "torch.nn.Module"),
     case(
         "curvature.softmax_residual", lazy(lambda: ((torch.ones(2, 3) / 3, torch.tensor([0, 5])), {})), E, "3 classes"
     ),
