@@ -27,14 +27,15 @@ from torch.func import hessian
 
 from .. import config
 from ..attacks import random_direction
-from ..claims import Evidence, t_interval
+from ..claims import Evidence
 from ..claims import ch1 as claims
 from ..curvature import input_gradient, input_hessian, input_hessian_eig, one_minus
 from ..linear_regions import count_gate_flips, local_linear_map
 from ..models import check_piecewise_linear, mlp
 from ..settings import PUBLISHED, Setting
+from ..stats import roundoff, t_interval, to_numpy
 from ..training import accuracy, train_ensemble
-from ..validation import check_inputs, check_model_input
+from ..validation import check_inputs, check_model_data, check_model_input
 
 #: Regimes of section 1.5 (top share) and 1.6 (curvature against uncertainty), by key.
 ALL = "all test inputs"
@@ -48,7 +49,10 @@ SHORT = {ALL: "all", UNCONFIDENT: "unconfident", WRONG: "misclassified", CONFIDE
 
 
 def _np(t) -> np.ndarray:
-    return t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
+    """``advnotes.stats.to_numpy``, except that boolean masks and integer labels keep their dtype."""
+    if isinstance(t, torch.Tensor) and not t.is_floating_point():
+        return t.cpu().numpy()
+    return to_numpy(t)
 
 
 def _check_models(models) -> list[nn.Module]:
@@ -58,6 +62,41 @@ def _check_models(models) -> list[nn.Module]:
         if not isinstance(m, nn.Module):
             raise TypeError(f"models must hold torch.nn.Module networks, got {type(m).__name__}.")
     return list(models)
+
+
+def _check_curv(curv) -> list:
+    if not isinstance(curv, (list, tuple)) or not curv or not all(isinstance(s, Spectrum) for s in curv):
+        raise TypeError(
+            "curv must be a non-empty list of Spectrum, one per seed (pipeline.spectra(models, x, y)), "
+            f"got {type(curv).__name__}."
+        )
+    return list(curv)
+
+
+def _check_dict(name: str, value, what: str, keys=()) -> dict:
+    if not isinstance(value, dict) or not value:
+        raise TypeError(f"{name} must be the non-empty dict returned by {what}, got {type(value).__name__}.")
+    missing = [k for k in keys if k not in value]
+    if missing:
+        raise ValueError(f"{name} must be the dict returned by {what}; it lacks {missing}.")
+    return value
+
+
+def _check_evidence(evidence) -> None:
+    if not isinstance(evidence, Evidence):
+        raise TypeError(
+            f"evidence must be an advnotes.claims.Evidence (Evidence(chapter=1)), got {type(evidence).__name__}."
+        )
+
+
+def _check_maps(maps) -> list:
+    if (
+        not isinstance(maps, (list, tuple))
+        or not maps
+        or not all(isinstance(m, (list, tuple)) and len(m) == 2 for m in maps)
+    ):
+        raise TypeError("maps must be a non-empty list of local maps (W, b), one per seed: local_linear_map(model, x).")
+    return list(maps)
 
 
 # --------------------------------------------------------------------------- training
@@ -91,7 +130,7 @@ def mnist1d_accuracies(cnn_accuracy, *, seeds, recipe: dict, hidden=(128, 128)) 
     """
     from ..data import load_mnist1d
 
-    cnn_accuracy = [float(a) for a in cnn_accuracy]
+    cnn_accuracy = [float(a) for a in to_numpy(cnn_accuracy, name="cnn_accuracy", finite=True).reshape(-1)]
     flat = load_mnist1d(dtype="float32")
 
     def make(seed):
@@ -169,6 +208,7 @@ def region_flips(model: nn.Module, x: torch.Tensor, x_new: torch.Tensor) -> torc
 def sign_directions(models, x, y, *, generator) -> dict[str, list[torch.Tensor]]:
     """Section 1.1: per seed, the sign step ``sign(g)`` of FGSM/PGD and a step along random signs."""
     models = _check_models(models)
+    x = check_inputs(x)
     signs = {"sign(g)": [torch.sign(input_gradient(m, x, y)).reshape(x.shape) for m in models]}
     signs["random signs"] = [(torch.randint(0, 2, x.shape, generator=generator) * 2 - 1).to(x) for _ in models]
     return signs
@@ -204,6 +244,7 @@ def linearity_runs(models, maps, x, *, signs, eps_values, clamp=None, generator,
 
 def linearity_rows(runs: dict) -> list[dict]:
     """Section 1.1: one table row per step: median length, inputs that kept every choice, largest errors."""
+    _check_dict("runs", runs, "linearity_runs")
     rows = []
     for label, per_seed in runs.items():
         kept = [int((f == 0).sum()) for _, f, _ in per_seed]
@@ -225,6 +266,7 @@ def linearity_rows(runs: dict) -> list[dict]:
 
 def linearity_error_kept(runs: dict) -> float:
     """``LOCAL_LINEAR``'s error: the largest logit error over steps that kept every choice (0 if none)."""
+    _check_dict("runs", runs, "linearity_runs")
     errs = [float(e[f == 0].max()) for ps in runs.values() for e, f, _ in ps if (f == 0).any()]
     return max(errs, default=0.0)
 
@@ -239,6 +281,8 @@ def autograd_curvature(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tu
     ``torch.func.hessian`` differentiate the network, vectorised over the batch; inputs
     of any shape are flattened to ``n`` entries.
     """
+
+    x, y, _ = check_model_data(model, x, y, module=True)
 
     def loss_one(xi, yi):
         return F.cross_entropy(model(xi[None]), yi[None])
@@ -263,6 +307,7 @@ def distance_to_kink(model: nn.Module, x: torch.Tensor) -> dict[str, float]:
     ReLU feeding them off) are left out: their output is 0 near ``x`` whichever entry wins.
     """
     check_piecewise_linear(model)
+    check_model_input(model, x)
     relu, gap, ties, at_bias, bias = [], [], [0], [0], [None]
 
     def conv_hook(mod, inp, out):
@@ -312,6 +357,16 @@ def closed_form_errors(model, W, b, x, y) -> dict[str, np.ndarray]:
     """
     (g_cf, H_cf), (g_ad, H_ad) = input_hessian(model, x, y), autograd_curvature(model, x, y)
     x_flat = x.reshape(len(x), -1)
+    if (
+        not isinstance(W, torch.Tensor)
+        or not isinstance(b, torch.Tensor)
+        or W.shape != (*H_cf.shape[:1], b.shape[-1], x_flat.shape[1])
+        or b.shape != W.shape[:2]
+    ):
+        raise ValueError(
+            f"W and b must be the local map at x (B, C, n) and (B, C) with B = {len(x)}, n = {x_flat.shape[1]}: "
+            "local_linear_map(model, x)."
+        )
     g_ref, H_ref = claims.reference_curvature(_np(W), _np(b), _np(x_flat), _np(y))
     p = torch.softmax(b + torch.einsum("bcn,bn->bc", W, x_flat), dim=1)
     d_H = (H_cf - H_ad).flatten(1).norm(dim=1)
@@ -340,6 +395,11 @@ def fifty_digit_errors(model, W_i, x_i, y_i, *, dps: int = 50) -> dict[str, floa
     import mpmath
 
     xb, yb = x_i[None], torch.as_tensor(y_i).reshape(1)
+    if not isinstance(W_i, torch.Tensor) or W_i.dim() != 2 or W_i.shape[1] != x_i.numel():
+        raise ValueError(
+            f"W_i must be the local map (C, n) at the one input x_i (n = {x_i.numel()}), "
+            f"got {getattr(W_i, 'shape', W_i)}."
+        )
     H_cf, H_ad = input_hessian(model, xb, yb)[1][0], autograd_curvature(model, xb, yb)[1][0]
     with torch.no_grad():
         logits = [float(v) for v in model(xb)[0]]
@@ -382,6 +442,7 @@ def spectra(models, x, y) -> list[Spectrum]:
 
 def spectrum_errors(curv: list[Spectrum]) -> dict:
     """Section 1.4: the errors of identities (i)-(iv) of ``thm-input-hessian``, keyed by spec."""
+    curv = _check_curv(curv)
     C = curv[0].small.shape[1]
     rel = [s.dense / s.dense[:, :1] for s in curv]
     resid = [
@@ -403,6 +464,7 @@ def rank_rows(curv: list[Spectrum]) -> tuple[list[dict], dict[str, float]]:
 
     Also returns the median uncertainty ``1 - max p`` of the inputs at rank ``C - 1`` and below it.
     """
+    curv = _check_curv(curv)
     C, B = curv[0].small.shape[1], curv[0].small.shape[0]
     counts = [claims.rank_counts(_np(s.dense)) for s in curv]
     rows = []
@@ -427,6 +489,7 @@ def rank_rows(curv: list[Spectrum]) -> tuple[list[dict], dict[str, float]]:
 
 def range_shares(curv: list[Spectrum], signs: dict) -> list[dict]:
     """Section 1.4: median share of a sign step's norm inside ``range(H)`` (identity (iii)), per direction."""
+    curv = _check_curv(curv)
     rows = []
     for kind, per_seed in signs.items():
         sh = []
@@ -439,6 +502,7 @@ def range_shares(curv: list[Spectrum], signs: dict) -> list[dict]:
 
 def smallest_singular_ratio(maps) -> float:
     """Section 1.4: smallest ``sigma_(C-1)(PW) / sigma_1(PW)`` with ``P = I - 1 1^T / C`` (rank of ``H``)."""
+    maps = _check_maps(maps)
     W0 = maps[0][0]
     C = W0.shape[1]
     P = torch.eye(C, dtype=W0.dtype, device=W0.device) - 1.0 / C
@@ -451,12 +515,14 @@ def smallest_singular_ratio(maps) -> float:
 
 def spectrum_ratios(curv: list[Spectrum]) -> np.ndarray:
     """Section 1.5: per seed, the median over inputs of ``lambda_i / lambda_1`` for ``i < C`` (seeds, C - 1)."""
+    curv = _check_curv(curv)
     C = curv[0].small.shape[1]
     return np.stack([_np((s.small / s.small[:, :1]).median(dim=0).values[: C - 1]) for s in curv])
 
 
 def top_shares(curv: list[Spectrum]) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Section 1.5: per seed, ``lambda_1(H) / tr H`` and ``lambda_1(A) / tr A`` at every input."""
+    curv = _check_curv(curv)
     share_H = [_np(s.small[:, 0] / s.small.sum(dim=1)) for s in curv]
     share_A = [np.divide(*claims.softmax_top_eigenvalue(_np(s.probs))) for s in curv]
     return share_H, share_A
@@ -464,6 +530,7 @@ def top_shares(curv: list[Spectrum]) -> tuple[list[np.ndarray], list[np.ndarray]
 
 def regime_masks(curv: list[Spectrum]) -> dict[str, list[np.ndarray]]:
     """Section 1.5: the regimes of the top-share records: all test inputs and the unconfident ones."""
+    curv = _check_curv(curv)
     return {
         ALL: [np.ones(len(s.probs), bool) for s in curv],
         UNCONFIDENT: [_np(s.probs.max(dim=1).values < claims.CONFIDENT) for s in curv],
@@ -472,6 +539,7 @@ def regime_masks(curv: list[Spectrum]) -> dict[str, list[np.ndarray]]:
 
 def share_values(share_H, share_A, masks) -> dict[str, tuple[list[float], list[float], list[int]]]:
     """Section 1.5: per regime, per seed: median top share of H, median |share H - share A|, input count."""
+    _check_dict("masks", masks, "regime_masks")
     out = {}
     for regime, ms in masks.items():
         vals = [float(np.median(h[m])) for h, m in zip(share_H, ms)]
@@ -487,6 +555,7 @@ def share_rows(share_H, share_A, probs, masks) -> list[dict]:
     last one, ``p_(2) / (1 - max p)``, is 1 when the prediction hesitates between two
     classes only.
     """
+    _check_dict("masks", masks, "regime_masks")
     probs = [_np(p) for p in probs]
     second = [np.sort(p, axis=1)[:, -2] / claims.uncertainty(p) for p in probs]
     rows = []
@@ -504,6 +573,8 @@ def share_rows(share_H, share_A, probs, masks) -> list[dict]:
 
 def bound_errors(curv: list[Spectrum], maps) -> dict:
     """Section 1.6: the errors of ``eq-lambda-bound`` and ``eq-lambda-lower`` at every input, keyed by spec."""
+    curv = _check_curv(curv)
+    maps = _check_maps(maps)
     errs = [claims.curvature_bound_errors(_np(s.small[:, 0]), _np(W), _np(s.probs)) for s, (W, _) in zip(curv, maps)]
     upper, lower = (max(e) for e in zip(*errs))
     return {claims.CURVATURE_BOUND: upper, claims.CURVATURE_LOWER_BOUND: lower}
@@ -511,6 +582,8 @@ def bound_errors(curv: list[Spectrum], maps) -> dict:
 
 def bound_ratio(curv: list[Spectrum], maps) -> float:
     """Section 1.6: the largest ``lambda_max / (|W|_2^2 (1 - |p|^2))`` over inputs and seeds (how tight)."""
+    curv = _check_curv(curv)
+    maps = _check_maps(maps)
     out = []
     for s, (W, _) in zip(curv, maps):
         tr_A = (s.probs * one_minus(s.probs)).sum(dim=1)
@@ -524,6 +597,7 @@ def curvature_stats(curv: list[Spectrum], y) -> dict[str, list]:
     A statistic a seed cannot give (no confidently wrong input, or fewer than three
     misclassified ones) is ``nan`` for that seed, so no setting crashes the chapter.
     """
+    curv = _check_curv(curv)
     per_seed = []
     for s in curv:
         lam, p = _np(s.small[:, 0]), _np(s.probs)
@@ -561,6 +635,7 @@ def group_rows(curv: list[Spectrum], y) -> list[dict]:
     ``lambda_max / (1 - max p)`` and the gradient norm ``|g|``; each cell is the range
     over seeds of the group's median.
     """
+    curv = _check_curv(curv)
     y = _np(y)
     rows = []
     for g in claims.GROUPS:
@@ -583,6 +658,8 @@ def baseline_stats(curv: list[Spectrum], maps, y, seeds) -> dict[str, list]:
 
     The baseline of ``claims.ch1.bounds_baseline``, one seeded draw per network.
     """
+    curv = _check_curv(curv)
+    maps = _check_maps(maps)
     fake = []
     for s, (W, _), seed in zip(curv, maps, seeds):
         lam = claims.bounds_baseline(_np(W), _np(s.probs), seed=int(seed))
@@ -596,6 +673,8 @@ def rho_rows(stat: dict, base: dict) -> tuple[list[dict], dict[str, str]]:
     Returns the rows (one per seed) and, per regime, on how many seeds the observed
     correlation lies above the baseline's.
     """
+    _check_dict("stat", stat, "curvature_stats", keys=("n_all",))
+    _check_dict("base", base, "baseline_stats", keys=("n_all",))
     keys = {"all": "all", "unconfident": "unconfident", "wrong": "misclassified"}
     rows = [{"seed": k} for k in range(len(stat["n_all"]))]
     above = {}
@@ -610,6 +689,7 @@ def rho_rows(stat: dict, base: dict) -> tuple[list[dict], dict[str, str]]:
 
 def caption_rows(stat: dict) -> list[dict]:
     """Section 1.6: the first edition's caption, rho(lambda_max, p_y) per seed, on all and on misclassified inputs."""
+    _check_dict("stat", stat, "curvature_stats", keys=("n_all", "n_wrong"))
     rows = []
     for key, what in (("all", "all test inputs"), ("wrong", "misclassified")):
         vals = stat.get(f"rho_py_{key}", [])
@@ -627,6 +707,8 @@ def wrap(text: str, width: int = 88) -> str:
     """Wrap each line of ``text`` to ``width`` columns, continuation lines indented (for printed declarations)."""
     import textwrap
 
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a string, got {type(text).__name__}.")
     return "\n".join(textwrap.fill(line, width, subsequent_indent="    ") for line in text.splitlines())
 
 
@@ -638,8 +720,11 @@ def spread_rows(curvs: dict, ys: dict) -> list[dict]:
     misclassified inputs; the smaller their ratio, the less the factor can blur the ranking.
     ``curvs`` and ``ys``: ``{setting: [Spectrum per seed]}`` and ``{setting: labels}``.
     """
+    _check_dict("curvs", curvs, "{setting: pipeline.spectra(...)}")
+    _check_dict("ys", ys, "{setting: labels}", keys=tuple(curvs))
     rows = []
     for name, curv in curvs.items():
+        curv = _check_curv(curv)
         y = _np(ys[name])
         for regime in ("unconfident", "misclassified"):
             v_u, v_w = [], []
@@ -662,6 +747,7 @@ def spread_rows(curvs: dict, ys: dict) -> list[dict]:
 
 def variance_ratio(curv: list[Spectrum]) -> list[dict]:
     """Section 1.6: per seed, unconfident inputs: ``var log(1 - max p)`` and ``var log(lambda_max / lambda_1(A))``."""
+    curv = _check_curv(curv)
     rows = []
     for k, s in enumerate(curv):
         p, lam = _np(s.probs), _np(s.small[:, 0])
@@ -674,6 +760,7 @@ def variance_ratio(curv: list[Spectrum]) -> list[dict]:
 
 def plot_curvature_vs_confidence(curv: list[Spectrum], y):
     """Section 1.6: ``lambda_max`` against ``1 - p_y`` (left) and ``1 - max p`` (right), coloured by group."""
+    curv = _check_curv(curv)
     import matplotlib.pyplot as plt
 
     y_np = _np(y)
@@ -696,6 +783,9 @@ def plot_curvature_vs_confidence(curv: list[Spectrum], y):
 
 def untrained_rows(setting: Setting, seeds, x, y) -> tuple[list[dict], float]:
     """Section 1.5: ``share_rows`` for the setting's networks at initialisation; and their median max p."""
+    if not isinstance(setting, Setting):
+        raise TypeError(f"setting must be an advnotes.settings.Setting (settings.get(name)), got {setting!r}.")
+    x = check_inputs(x)
     models = [check_piecewise_linear(setting.make_model(s, dtype=x.dtype, device=x.device).eval()) for s in seeds]
     curv = spectra(models, x, y)
     share_H, share_A = top_shares(curv)
@@ -715,6 +805,8 @@ def record_claims(evidence: Evidence, curv: list[Spectrum], y, *, setting: str) 
     wrong input, say) is skipped and named in the returned list by a sentence instead of
     a record (``measure_or_skip``).
     """
+    _check_evidence(evidence)
+    curv = _check_curv(curv)
     out = []
     share_H, share_A = top_shares(curv)
     for regime, (vals, diff, n) in share_values(share_H, share_A, regime_masks(curv)).items():
@@ -753,6 +845,7 @@ def measure_or_skip(evidence: Evidence, spec, per_seed, **kwargs):
     A regime in which some seed has too few inputs (``per_seed`` missing or holding
     ``nan``) is not measured: the chapter records what it can instead of crashing.
     """
+    _check_evidence(evidence)
     if per_seed is None or any(not np.isfinite(v) for v in per_seed):
         return f"{spec.name} ({kwargs.get('regime', '')}): some seed has too few inputs in this regime; not measured"
     return evidence.claim(spec, per_seed, **kwargs)
@@ -777,6 +870,8 @@ def record_identities(evidence: Evidence, models, split, *, setting: str, n_chec
     """
     from ..settings import get
 
+    _check_evidence(evidence)
+    models = _check_models(models)
     s = get(setting)
     x, y = split.x_test, split.y_test
     maps = [local_linear_map(m, x) for m in models]
@@ -798,8 +893,10 @@ def record_identities(evidence: Evidence, models, split, *, setting: str, n_chec
 
 def identity_rows(errors: dict) -> list[dict]:
     """Section 1.8: one row per identity: its name, the largest error (round-off as a bound), tolerance."""
-    from ..claims import roundoff
+    from ..claims import IdentitySpec
 
+    if not isinstance(errors, dict) or not all(isinstance(k, IdentitySpec) for k in errors):
+        raise TypeError("errors must map IdentitySpec -> error, as record_identities(...).errors does.")
     return [
         {
             "identity": spec.name.removeprefix("ch1-"),
@@ -813,10 +910,11 @@ def identity_rows(errors: dict) -> list[dict]:
 
 def outcome_rows(records) -> list[dict]:
     """Section 1.8: one row per claim and regime: the outcome (estimate) in each setting, side by side."""
+    from ..claims import check_records
     from ..settings import NAMES
 
     table: dict[tuple[str, str], dict] = {}
-    for r in records:
+    for r in check_records(records):
         if getattr(r, "kind", "") != "claim":
             continue
         regime = SHORT.get(r.regime, r.regime)
@@ -834,6 +932,9 @@ def differing(rows: list[dict]) -> list[dict]:
 
     def outcome(text):
         return text.split(" (")[0]
+
+    if not isinstance(rows, list) or not all(isinstance(r, dict) and set(NAMES) <= set(r) for r in rows):
+        raise TypeError(f"rows must be the list returned by outcome_rows (dicts with a column per setting {NAMES}).")
 
     return [r for r in rows if len({outcome(r[n]) for n in NAMES}) > 1]
 
@@ -855,6 +956,11 @@ def dense_tolerance(model, x, y, H_autograd) -> float:
     times ``|H|_F <= sqrt(C - 1) lambda_max``.
     """
     H_cf = input_hessian(model, x, y)[1]
+    if not isinstance(H_autograd, torch.Tensor) or H_autograd.shape != H_cf.shape:
+        raise ValueError(
+            f"H_autograd must be autograd's Hessian {tuple(H_cf.shape)} at x (dense_spectrum), "
+            f"got {getattr(H_autograd, 'shape', H_autograd)}."
+        )
     rel = float(((H_autograd - H_cf).flatten(1).norm(dim=1) / H_cf.flatten(1).norm(dim=1)).max())
     with torch.no_grad():
         C = model(x[:1]).shape[1]
@@ -863,6 +969,10 @@ def dense_tolerance(model, x, y, H_autograd) -> float:
 
 def timed(fn, *, repeats: int = 3, device=None):
     """Section 1.7: ``(fn(), mean seconds per call)`` after one warm-up call; waits for the device."""
+    if not callable(fn):
+        raise TypeError(f"fn must be a callable taking no arguments, got {type(fn).__name__}.")
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be an integer >= 1, got {repeats!r}.")
     fn()
     start = time.perf_counter()
     for _ in range(repeats):
@@ -873,6 +983,8 @@ def timed(fn, *, repeats: int = 3, device=None):
 
 def speed_row(name: str, model, x, y, *, device=None) -> dict:
     """Section 1.7: the dense route against the ``C x C`` route on one batch: times and agreement."""
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a string (the row's label), got {type(name).__name__}.")
     (ev_fast, _), t_fast = timed(lambda: input_hessian_eig(model, x, y), device=device)
     (ev_dense, H_ad), t_dense = timed(lambda: dense_spectrum(model, x, y), device=device)
     k = ev_fast.shape[1] - 1
