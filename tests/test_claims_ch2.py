@@ -99,6 +99,11 @@ def test_regime_medians_against_numpy():
     assert claims.regime_medians([fake_table([0.1, 0.2], [5.0, 7.0], m=[1, 1])], "v", min_steps=1) == [6.0]
     with pytest.raises(ValueError, match="no"):
         claims.regime_medians([t], "v", lo=10)
+    # non-finite entries (the closed form past float64's range) are left out, not propagated
+    t = fake_table([0.1, 0.2, 0.3, 0.4], [1.0, np.nan, np.inf, 3.0], m=[2, 2, 2, 2])
+    assert claims.regime_medians([t], "v") == [2.0]
+    with pytest.raises(ValueError, match="seed 0 has no"):
+        claims.regime_medians([fake_table([0.1], [np.nan], m=[2])], "v")
 
 
 def test_regime_spearman_against_scipy_and_a_monotone_relation():
@@ -229,6 +234,17 @@ def test_summary_is_computed_from_the_outcomes():
     assert paper_outcome(strengthens) == "holds in a regime"
 
 
+def test_summary_per_setting_keeps_only_that_settings_claims():
+    ev = records([[0.8, 0.81, 0.82, 0.8, 0.83]], ["ascent, s <= 1"])
+    ev.claim(claims.STRENGTHENS, [40, 50, 45, 42, 48], setting="mnist1d-cnn", regime="ascent, s <= 1")
+    digits = claims.summary(ev.records, setting="digits-mlp")
+    cnn = claims.summary(ev.records, setting="mnist1d-cnn")
+    assert "Result 1 (at least 10% less off-top energy than the attack's first step): holds" in digits
+    assert "Result 1 (at least 10% less off-top energy than the attack's first step): not reproduced" in cnn
+    # identities are kept whatever the setting; claims of the other setting are not
+    assert "7 of 7 identities verified" in cnn and "Closed form vs real attack: not measured" in cnn
+
+
 def test_evidence_round_trip_re_decides_every_record(tmp_path):
     ev = records([[0.8, 0.81, 0.82, 0.8, 0.83]], ["ascent, s <= 1"])
     path = ev.save(tmp_path / "ch2.json")
@@ -252,3 +268,6 @@ def test_committed_evidence_file_agrees_with_the_declarations():
     assert sum(r.kind == "claim" for r in recs) >= 3
     assert all(r.outcome == "verified" for r in recs if r.kind == "identity")
     assert all(len(r.per_seed) >= 5 for r in recs if r.kind == "claim")
+    # issue 11: the paper's claims of the chapter are measured in both settings
+    for spec in (claims.TRACKS, claims.STRENGTHENS):
+        assert {r.setting for r in recs if r.name == spec.name} == {"digits-mlp", "mnist1d-cnn"}

@@ -23,7 +23,8 @@ five or more seeds of trained digits MLPs (pixels in [0, 1]):
 
 from __future__ import annotations
 
-from . import HOLDS, INCONCLUSIVE, NOT_REPRODUCED, ClaimSpec, IdentitySpec, _number, check_records, paper_outcome
+from ..validation import check_number
+from . import HOLDS, INCONCLUSIVE, NOT_REPRODUCED, ClaimSpec, IdentitySpec, check_records, paper_outcome
 
 _ROUNDOFF_REASON = "float64 round-off (~1e-15) times the conditioning of these small sums, far below any model error"
 
@@ -244,7 +245,7 @@ def in_regime(s, lo: float = 0.0, hi: float = float("inf")):
     from ..validation import check_array
 
     s = check_array("s", s, finite=False)
-    lo, hi = _number("lo", lo, finite=False), _number("hi", hi, finite=False)
+    lo, hi = check_number("lo", lo, finite=False), check_number("hi", hi, finite=False)
     if not lo <= hi:
         raise ValueError(f"need lo <= hi, got lo={lo!r} and hi={hi!r}.")
     return (s >= lo) & (s <= hi)
@@ -255,7 +256,9 @@ def regime_medians(tables, key: str, *, lo: float = 0.0, hi: float = float("inf"
 
     ``tables``: one :func:`advnotes.theory.validity_table` per seed. ``m = 1`` is left
     out by default: there the closed form *is* the attack (identity ``ch2-first-step``).
-    Raises ``ValueError`` if a seed has no entry in the regime.
+    Entries whose value is not finite are left out (at ``s`` in the hundreds the closed
+    form leaves float64's range, and a ratio to it is ``nan``). Raises ``ValueError`` if
+    a seed has no finite entry in the regime.
     """
     import numpy as np
 
@@ -270,10 +273,11 @@ def regime_medians(tables, key: str, *, lo: float = 0.0, hi: float = float("inf"
                 f"tables[{i}] must be a validity_table dict with entries 's', 'm' and {key!r}; "
                 f"got {sorted(t) if isinstance(t, dict) else type(t).__name__}."
             )
-        sel = in_regime(t["s"], lo, hi) & (np.asarray(t["m"]) >= min_steps)
+        values = np.asarray(t[key], dtype=float)
+        sel = in_regime(t["s"], lo, hi) & (np.asarray(t["m"]) >= min_steps) & np.isfinite(values)
         if not sel.any():
             raise ValueError(f"seed {i} has no (input, alpha, m) with {lo} <= s <= {hi} and m >= {min_steps}.")
-        out.append(float(np.median(np.asarray(t[key])[sel])))
+        out.append(float(np.median(values[sel])))
     return out
 
 
@@ -319,12 +323,12 @@ def m_trend(table, key: str, alpha: float, *, min_steps: int = 2, max_s: float |
     import numpy as np
 
     table = _check_tables([table], {"alpha", "m", key} | ({"s"} if max_s is not None else set()))[0]
-    alpha = _number("alpha", alpha)
+    alpha = check_number("alpha", alpha)
     if isinstance(min_steps, bool) or not isinstance(min_steps, (int, np.integer)) or min_steps < 0:
         raise ValueError(f"min_steps must be an integer >= 0, got {min_steps!r}.")
     at = np.isclose(np.asarray(table["alpha"], float), alpha) & (np.asarray(table["m"]) >= min_steps)
     if max_s is not None and at.any():
-        max_s = _number("max_s", max_s)
+        max_s = check_number("max_s", max_s)
         m_all = np.asarray(table["m"], float)
         s_end = np.asarray(table["s"], float) / np.maximum(m_all, 1) * m_all[at].max()  # s at the largest m
         at &= s_end <= max_s
@@ -354,9 +358,16 @@ def m_slope_ratios(
     return out
 
 
-def summary(records) -> str:
-    """The chapter's verdict in words, assembled from the records' outcomes (never typed by hand)."""
+def summary(records, *, setting: str | None = None) -> str:
+    """The chapter's verdict in words, assembled from the records' outcomes (never typed by hand).
+
+    ``setting``: keep only the claim records of that setting (identities are kept whatever it is).
+    """
     records = check_records(records)
+    if setting is not None:
+        if not isinstance(setting, str):
+            raise TypeError(f"setting must be None or a setting name (str), got {type(setting).__name__}.")
+        records = [r for r in records if r.kind == "identity" or r.setting == setting]
     by = {}
     for r in records:
         by.setdefault(r.name, []).append(r)
