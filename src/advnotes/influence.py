@@ -23,7 +23,7 @@ and, for groups of examples,
 plus the statistics the chapter's experiments need: group log-ratios, the
 linearised model's asymptotic and finite-``m`` log-ratio slopes, rank
 correlations and exponential / linear / power growth-law fits with R^2. (The real
-attack's iterates come from :func:`advnotes.theory.gradient_ascent_path`, the linearised
+attack's iterates come from :func:`advnotes.attacks.gradient_ascent_path`, the linearised
 perturbation from :func:`advnotes.theory.perturbation_closed_form`.) The chapter's
 experiments themselves: :func:`attack_terms` (the growth law in ``m``),
 :func:`influence_log_ratios` (one step against many), :func:`training_shares` (inside
@@ -472,7 +472,7 @@ def log_ratio_curves(
     (:func:`group_log_ratio`), two ways: ``"linearised"``, ``|K delta_m|`` with the
     quadratic model's closed-form ``delta_m`` (:func:`advnotes.theory.perturbation_closed_form`),
     and ``"real attack"``, ``|grad_theta L(x + delta_m) - grad_theta L(x)|`` with ``m`` real,
-    unprojected gradient-ascent steps (:func:`advnotes.theory.gradient_ascent_path`).
+    unprojected gradient-ascent steps (:func:`advnotes.attacks.gradient_ascent_path`).
     Returns arrays of shape ``(len(steps),)``; also ``"lam"``, the top eigenvalues (B,).
     """
     from .attacks import gradient_ascent_path
@@ -562,7 +562,7 @@ def attack_terms(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, step_siz
     - ``"linearised"``: ``|K delta_m|`` with the linearised dynamics' closed form ``delta_m``
       (:func:`advnotes.theory.perturbation_closed_form`);
     - ``"real attack"``: ``|grad_theta L(x + delta_m) - grad_theta L(x)|`` after ``m`` real steps
-      (:func:`advnotes.theory.gradient_ascent_path`);
+      (:func:`advnotes.attacks.gradient_ascent_path`);
     - ``"first order, real delta"``: ``|K delta_m|`` with the *real* ``delta_m`` (assumption 3 alone);
     - ``"gate flips"``: the fraction of ReLU gates flipped by the real ``delta_m`` (:func:`gate_flips`);
 
