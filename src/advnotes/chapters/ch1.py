@@ -48,13 +48,6 @@ RADII = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 SHORT = {ALL: "all", UNCONFIDENT: "unconfident", WRONG: "misclassified", CONFIDENTLY_WRONG: "matched"}
 
 
-def _np(t) -> np.ndarray:
-    """``advnotes.stats.to_numpy``, except that boolean masks and integer labels keep their dtype."""
-    if isinstance(t, torch.Tensor) and not t.is_floating_point():
-        return t.cpu().numpy()
-    return to_numpy(t)
-
-
 def _check_models(models) -> list[nn.Module]:
     if isinstance(models, nn.Module) or not isinstance(models, (list, tuple)) or not models:
         raise TypeError(f"models must be a non-empty list of trained networks (one per seed), got {models!r}.")
@@ -367,21 +360,21 @@ def closed_form_errors(model, W, b, x, y) -> dict[str, np.ndarray]:
             f"W and b must be the local map at x (B, C, n) and (B, C) with B = {len(x)}, n = {x_flat.shape[1]}: "
             "local_linear_map(model, x)."
         )
-    g_ref, H_ref = claims.reference_curvature(_np(W), _np(b), _np(x_flat), _np(y))
+    g_ref, H_ref = claims.reference_curvature(to_numpy(W), to_numpy(b), to_numpy(x_flat), to_numpy(y))
     p = torch.softmax(b + torch.einsum("bcn,bn->bc", W, x_flat), dim=1)
     d_H = (H_cf - H_ad).flatten(1).norm(dim=1)
     scale_H = torch.einsum("bcn,bc,bcm->bnm", W, p, W).flatten(1).norm(dim=1)
     err_g = (g_cf - g_ad).norm(dim=1) / torch.linalg.matrix_norm(W, ord=2)
 
     def rel(a, ref):
-        d = (_np(a).astype(np.longdouble) - ref).reshape(len(ref), -1)
+        d = (to_numpy(a).astype(np.longdouble) - ref).reshape(len(ref), -1)
         return (np.sqrt((d**2).sum(1)) / np.sqrt((ref.reshape(len(ref), -1) ** 2).sum(1))).astype(float)
 
     return {
         "closed form": np.maximum(rel(H_cf, H_ref), rel(g_cf, g_ref)),
-        "autograd": _np(torch.maximum(d_H / scale_H, err_g)),
-        "autograd / |H|": _np(d_H / H_ad.flatten(1).norm(dim=1)),
-        "|H| / cancelling": _np(H_cf.flatten(1).norm(dim=1) / scale_H),
+        "autograd": to_numpy(torch.maximum(d_H / scale_H, err_g)),
+        "autograd / |H|": to_numpy(d_H / H_ad.flatten(1).norm(dim=1)),
+        "|H| / cancelling": to_numpy(H_cf.flatten(1).norm(dim=1) / scale_H),
     }
 
 
@@ -466,7 +459,7 @@ def rank_rows(curv: list[Spectrum]) -> tuple[list[dict], dict[str, float]]:
     """
     curv = _check_curv(curv)
     C, B = curv[0].small.shape[1], curv[0].small.shape[0]
-    counts = [claims.rank_counts(_np(s.dense)) for s in curv]
+    counts = [claims.rank_counts(to_numpy(s.dense)) for s in curv]
     rows = []
     for k in sorted({k for c in counts for k in c}, reverse=True):
         share = [c.get(k, 0) / B for c in counts]
@@ -517,14 +510,14 @@ def spectrum_ratios(curv: list[Spectrum]) -> np.ndarray:
     """Section 1.5: per seed, the median over inputs of ``lambda_i / lambda_1`` for ``i < C`` (seeds, C - 1)."""
     curv = _check_curv(curv)
     C = curv[0].small.shape[1]
-    return np.stack([_np((s.small / s.small[:, :1]).median(dim=0).values[: C - 1]) for s in curv])
+    return np.stack([to_numpy((s.small / s.small[:, :1]).median(dim=0).values[: C - 1]) for s in curv])
 
 
 def top_shares(curv: list[Spectrum]) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Section 1.5: per seed, ``lambda_1(H) / tr H`` and ``lambda_1(A) / tr A`` at every input."""
     curv = _check_curv(curv)
-    share_H = [_np(s.small[:, 0] / s.small.sum(dim=1)) for s in curv]
-    share_A = [np.divide(*claims.softmax_top_eigenvalue(_np(s.probs))) for s in curv]
+    share_H = [to_numpy(s.small[:, 0] / s.small.sum(dim=1)) for s in curv]
+    share_A = [np.divide(*claims.softmax_top_eigenvalue(to_numpy(s.probs))) for s in curv]
     return share_H, share_A
 
 
@@ -533,7 +526,7 @@ def regime_masks(curv: list[Spectrum]) -> dict[str, list[np.ndarray]]:
     curv = _check_curv(curv)
     return {
         ALL: [np.ones(len(s.probs), bool) for s in curv],
-        UNCONFIDENT: [_np(s.probs.max(dim=1).values < claims.CONFIDENT) for s in curv],
+        UNCONFIDENT: [to_numpy(s.probs.max(dim=1).values) < claims.CONFIDENT for s in curv],
     }
 
 
@@ -556,7 +549,7 @@ def share_rows(share_H, share_A, probs, masks) -> list[dict]:
     classes only.
     """
     _check_dict("masks", masks, "regime_masks")
-    probs = [_np(p) for p in probs]
+    probs = [to_numpy(p) for p in probs]
     second = [np.sort(p, axis=1)[:, -2] / claims.uncertainty(p) for p in probs]
     rows = []
     for regime, ms in masks.items():
@@ -575,7 +568,10 @@ def bound_errors(curv: list[Spectrum], maps) -> dict:
     """Section 1.6: the errors of ``eq-lambda-bound`` and ``eq-lambda-lower`` at every input, keyed by spec."""
     curv = _check_curv(curv)
     maps = _check_maps(maps)
-    errs = [claims.curvature_bound_errors(_np(s.small[:, 0]), _np(W), _np(s.probs)) for s, (W, _) in zip(curv, maps)]
+    errs = [
+        claims.curvature_bound_errors(to_numpy(s.small[:, 0]), to_numpy(W), to_numpy(s.probs))
+        for s, (W, _) in zip(curv, maps)
+    ]
     upper, lower = (max(e) for e in zip(*errs))
     return {claims.CURVATURE_BOUND: upper, claims.CURVATURE_LOWER_BOUND: lower}
 
@@ -600,11 +596,11 @@ def curvature_stats(curv: list[Spectrum], y) -> dict[str, list]:
     curv = _check_curv(curv)
     per_seed = []
     for s in curv:
-        lam, p = _np(s.small[:, 0]), _np(s.probs)
+        lam, p = to_numpy(s.small[:, 0]), to_numpy(s.probs)
         try:
-            per_seed.append(claims.curvature_statistics(lam, p, _np(y)))
+            per_seed.append(claims.curvature_statistics(lam, p, to_numpy(y)))
         except ValueError:
-            per_seed.append(_partial_stats(lam, p, _np(y)))
+            per_seed.append(_partial_stats(lam, p, to_numpy(y)))
     keys = list(dict.fromkeys(k for s in per_seed for k in s))
     return {k: [s.get(k, float("nan")) for s in per_seed] for k in keys}
 
@@ -636,16 +632,16 @@ def group_rows(curv: list[Spectrum], y) -> list[dict]:
     over seeds of the group's median.
     """
     curv = _check_curv(curv)
-    y = _np(y)
+    y = to_numpy(y)
     rows = []
     for g in claims.GROUPS:
         n, cols = [], {"1 - max p": [], "lam_max/(1-max p)": [], "|g|": []}
         for s in curv:
-            p, lam = _np(s.probs), _np(s.small[:, 0])
+            p, lam = to_numpy(s.probs), to_numpy(s.small[:, 0])
             m = claims.confidence_groups(p, y)[g]
             unc = claims.uncertainty(p)
             n.append(int(m.sum()))
-            for name, v in zip(cols, (unc, lam / unc, _np(s.grad.norm(dim=1)))):
+            for name, v in zip(cols, (unc, lam / unc, to_numpy(s.grad.norm(dim=1)))):
                 cols[name].append(float(np.median(v[m])) if m.any() else float("nan"))
         row = {"group": g, "inputs/seed": f"{np.mean(n):.0f} ({min(n)}-{max(n)})"}
         row.update({k: f"{min(v):.2g}-{max(v):.2g}" for k, v in cols.items()})
@@ -662,7 +658,7 @@ def baseline_stats(curv: list[Spectrum], maps, y, seeds) -> dict[str, list]:
     maps = _check_maps(maps)
     fake = []
     for s, (W, _), seed in zip(curv, maps, seeds):
-        lam = claims.bounds_baseline(_np(W), _np(s.probs), seed=int(seed))
+        lam = claims.bounds_baseline(to_numpy(W), to_numpy(s.probs), seed=int(seed))
         fake.append(s._replace(small=torch.as_tensor(lam)[:, None].expand(-1, s.small.shape[1])))
     return curvature_stats(fake, y)
 
@@ -725,11 +721,11 @@ def spread_rows(curvs: dict, ys: dict) -> list[dict]:
     rows = []
     for name, curv in curvs.items():
         curv = _check_curv(curv)
-        y = _np(ys[name])
+        y = to_numpy(ys[name])
         for regime in ("unconfident", "misclassified"):
             v_u, v_w = [], []
             for s in curv:
-                p, lam = _np(s.probs), _np(s.small[:, 0])
+                p, lam = to_numpy(s.probs), to_numpy(s.small[:, 0])
                 m = p.max(axis=1) < claims.CONFIDENT if regime == "unconfident" else p.argmax(axis=1) != y
                 v_u.append(float(np.var(np.log(claims.uncertainty(p)[m]))))
                 v_w.append(float(np.var(np.log(lam / claims.softmax_top_eigenvalue(p)[0])[m])))
@@ -750,7 +746,7 @@ def variance_ratio(curv: list[Spectrum]) -> list[dict]:
     curv = _check_curv(curv)
     rows = []
     for k, s in enumerate(curv):
-        p, lam = _np(s.probs), _np(s.small[:, 0])
+        p, lam = to_numpy(s.probs), to_numpy(s.small[:, 0])
         m = p.max(axis=1) < claims.CONFIDENT
         v_u = float(np.var(np.log(claims.uncertainty(p)[m])))
         v_w = float(np.var(np.log(lam / claims.softmax_top_eigenvalue(p)[0])[m]))
@@ -763,17 +759,17 @@ def plot_curvature_vs_confidence(curv: list[Spectrum], y):
     curv = _check_curv(curv)
     import matplotlib.pyplot as plt
 
-    y_np = _np(y)
+    y_np = to_numpy(y)
     fig, axs = plt.subplots(1, 2, figsize=(9, 3.5), sharey=True)
     for ax, xlabel, which in ((axs[0], r"$1-p_y$", "y"), (axs[1], r"$1-\max_k p_k$", "max")):
         for k, g in enumerate(claims.GROUPS):
             xs, ys = [], []
             for s in curv:
-                m = claims.confidence_groups(_np(s.probs), y_np)[g]
+                m = claims.confidence_groups(to_numpy(s.probs), y_np)[g]
                 om = one_minus(s.probs)
-                idx = torch.as_tensor(y_np)[:, None] if which == "y" else s.probs.argmax(1, keepdim=True)
-                xs.append(_np(om.gather(1, idx.to(om.device))[:, 0])[m])
-                ys.append(_np(s.small[:, 0])[m])
+                idx = torch.as_tensor(y_np).long()[:, None] if which == "y" else s.probs.argmax(1, keepdim=True)
+                xs.append(to_numpy(om.gather(1, idx.to(om.device))[:, 0])[m])
+                ys.append(to_numpy(s.small[:, 0])[m])
             ax.scatter(np.concatenate(xs), np.concatenate(ys), s=14 if k == 3 else 6, alpha=0.6, color=f"C{k}", label=g)
         ax.set(xscale="log", yscale="log", xlabel=xlabel)
     axs[0].set(ylabel=r"$\lambda_{\max}(H)$")
@@ -790,7 +786,7 @@ def untrained_rows(setting: Setting, seeds, x, y) -> tuple[list[dict], float]:
     curv = spectra(models, x, y)
     share_H, share_A = top_shares(curv)
     ones = {ALL: [np.ones(len(x), bool)] * len(models)}
-    median_max_p = float(np.median(np.concatenate([_np(s.probs.max(dim=1).values) for s in curv])))
+    median_max_p = float(np.median(np.concatenate([to_numpy(s.probs.max(dim=1).values) for s in curv])))
     return share_rows(share_H, share_A, [s.probs for s in curv], ones), median_max_p
 
 
