@@ -147,19 +147,22 @@ def check_ascent(step_size, steps, eps=None, clamp=None) -> tuple[float, int]:
     return float(step_size), int(steps)
 
 
-def check_projection(eps=None, clamp=None) -> None:
-    """Validate a projection: ``eps`` None or ``> 0``; ``clamp`` None or a ``(low, high)`` pair, ``low < high``."""
+def check_projection(eps=None, clamp=None, *, name: str = "clamp") -> None:
+    """Validate a projection: ``eps`` None or ``> 0``; ``clamp`` None or a ``(low, high)`` pair, ``low < high``.
+
+    ``name``: what the pair is called in the caller's signature (``clamp``, or ``box``).
+    """
     if eps is not None:
         check_positive("eps", eps)
     if clamp is not None:
         try:
             lo, hi = clamp
         except (TypeError, ValueError):
-            raise ValueError(f"clamp must be None or a (low, high) pair, got {clamp!r}.") from None
+            raise ValueError(f"{name} must be None or a (low, high) pair, got {clamp!r}.") from None
         if not isinstance(lo, torch.Tensor) and not isinstance(hi, torch.Tensor):
-            lo, hi = check_number("clamp's low bound", lo), check_number("clamp's high bound", hi)
+            lo, hi = check_number(f"{name}'s low bound", lo), check_number(f"{name}'s high bound", hi)
         if not lo < hi:
-            raise ValueError(f"clamp must satisfy low < high, got {clamp!r}.")
+            raise ValueError(f"{name} must satisfy low < high, got {clamp!r}.")
 
 
 # ----------------------------------------------------------------------------- the attack as a function of theta
