@@ -27,7 +27,6 @@ and its load.
 
 from __future__ import annotations
 
-import argparse
 import platform
 import statistics
 import sys
@@ -128,17 +127,14 @@ def run_size(n: int, samples: int, dense_repeats: int, fast_repeats: int, *, see
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="n = 64, 784 with fewer repeats (a few seconds)")
-    parser.add_argument("--out", type=Path, default=None, help="JSON output (default benchmarks/results/...)")
-    parser.add_argument("--rtol", type=float, default=1e-8, help="eigenvalue tolerance relative to lambda_max")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="torch CPU threads for both routes (default 1: stable timings on a shared machine; 0: torch's default)",
+    parser = report.run_parser(
+        __doc__,
+        quick="n = 64, 784 with fewer repeats (a few seconds)",
+        rtol=1e-8,
+        rtol_help="eigenvalue tolerance relative to lambda_max",
+        threads_for=" for both routes",
     )
+    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     report.apply_run_options(parser, args)
     sizes = QUICK if args.quick else FULL

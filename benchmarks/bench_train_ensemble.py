@@ -34,7 +34,6 @@ not enforced, since timings depend on the machine and its load.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import functools
 import json
@@ -210,15 +209,11 @@ def run(
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="50 steps, 3 repeats (several seconds)")
-    parser.add_argument("--out", type=Path, default=None, help="JSON output (default benchmarks/results/...)")
-    parser.add_argument("--rtol", type=float, default=1e-6, help="largest relative deviation from train() (float64)")
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="torch CPU threads (default 1: the chapters' quick profile, stable on a shared machine; 0: keep torch's)",
+    parser = report.run_parser(
+        __doc__,
+        quick="50 steps, 3 repeats (several seconds)",
+        rtol=1e-6,
+        rtol_help="largest relative deviation from train() (float64)",
     )
     args = parser.parse_args(argv)
     report.apply_run_options(parser, args)

@@ -76,6 +76,23 @@ def write_json(path: Path, payload: dict) -> None:
     write_atomic(path, json.dumps(payload, indent=2) + "\n")
 
 
+def run_parser(doc: str, *, quick: str, rtol: float, rtol_help: str, threads_for: str = ""):
+    """The command line every benchmark script shares: ``--quick``, ``--out``, ``--rtol``, ``--threads``.
+
+    ``doc`` is the script's module docstring (its first line describes the parser); the
+    script adds its own options and calls :func:`apply_run_options` after parsing.
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help=quick)
+    parser.add_argument("--out", type=Path, default=None, help="JSON output (default benchmarks/results/...)")
+    parser.add_argument("--rtol", type=float, default=rtol, help=rtol_help)
+    threads = f"torch CPU threads{threads_for} (default 1: stable timings on a shared machine; 0: torch's default)"
+    parser.add_argument("--threads", type=int, default=1, help=threads)
+    return parser
+
+
 def apply_run_options(parser, args) -> None:
     """Check a benchmark's ``--rtol`` (> 0) and ``--threads`` (>= 0; 0 keeps torch's default) and set the threads."""
     if not args.rtol > 0:
