@@ -43,6 +43,17 @@ def _relus(model: nn.Module) -> list[nn.ReLU]:
     return [m for m in model.modules() if isinstance(m, nn.ReLU)]
 
 
+def _run_with_hooks(model: nn.Module, x: torch.Tensor, hooks) -> None:
+    """Run ``model(x)`` without gradients with forward ``hooks`` [(module, fn)], removed afterwards."""
+    handles = [m.register_forward_hook(fn) for m, fn in hooks]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+
+
 def gate_pattern(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Boolean gates (B, G): ``True`` where a ReLU's pre-activation is > 0, over all ReLUs in order.
 
@@ -55,16 +66,8 @@ def gate_pattern(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     if not relus:
         raise ValueError("the model has no nn.ReLU modules, so it has no gates to report.")
     gates: list[torch.Tensor] = []
-    hooks = [
-        r.register_forward_hook(lambda m, inp, out: gates.append((inp[0] > 0).reshape(inp[0].shape[0], -1)))
-        for r in relus
-    ]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in hooks:
-            h.remove()
+    record = lambda m, inp, out: gates.append((inp[0] > 0).reshape(inp[0].shape[0], -1))  # noqa: E731
+    _run_with_hooks(model, x, [(r, record) for r in relus])
     return torch.cat(gates, dim=1)
 
 
@@ -100,17 +103,12 @@ class FrozenGates(nn.Module):
         hooks = []
         for m in model.modules():
             if isinstance(m, nn.ReLU):
-                hooks.append(m.register_forward_hook(lambda mod, inp, out: self._masks.append((inp[0] > 0).detach())))
+                hooks.append((m, lambda mod, inp, out: self._masks.append((inp[0] > 0).detach())))
             elif isinstance(m, _POOLS):
-                hooks.append(m.register_forward_hook(self._record_pool))
+                hooks.append((m, self._record_pool))
             elif isinstance(m, (nn.MaxPool3d,)):
                 raise NotImplementedError("freezing MaxPool3d choices is not supported; use 1-d or 2-d pooling.")
-        try:
-            with torch.no_grad():
-                model(x_ref)
-        finally:
-            for h in hooks:
-                h.remove()
+        _run_with_hooks(model, x_ref, hooks)
 
     def _record_pool(self, mod, inp, out):
         fn = F.max_pool1d if isinstance(mod, nn.MaxPool1d) else F.max_pool2d
