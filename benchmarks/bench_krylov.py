@@ -40,7 +40,6 @@ reported, not enforced (timings depend on the machine and its load).
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import sys
@@ -267,12 +266,10 @@ def power_tol_table(rows: list[dict]) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="one spectrum, 2 repeats (a few seconds)")
-    parser.add_argument("--out", type=Path, default=None, help="JSON output (default benchmarks/results/...)")
-    parser.add_argument("--rtol", type=float, default=1e-9, help="eigenvalue tolerance (relative)")
+    parser = report.run_parser(
+        __doc__, quick="one spectrum, 2 repeats (a few seconds)", rtol=1e-9, rtol_help="eigenvalue tolerance (relative)"
+    )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1; 0: torch's default)")
     args = parser.parse_args(argv)
     report.apply_run_options(parser, args)
     out = args.out or RESULTS / ("krylov_quick.json" if args.quick else "krylov.json")
