@@ -95,12 +95,32 @@ def test_committed_evidence_rederives_and_meets_the_issue():
     assert all(r.outcome == "verified" for r in ids)
     assert len([c for c in cls if not c.spec.control]) >= 3 and all(len(c.per_seed) >= 5 for c in cls)
     assert {c.name for c in cls} == {s.name for s in claims.CLAIMS}
-    # a claim measured in several regimes is one record per regime, regimes named
+    # every claim is measured in both settings (issue 11), with the same specs
+    for s in claims.CLAIMS:
+        assert {c.setting for c in cls if c.name == s.name} == {"digits-mlp", "mnist1d-cnn"}, s.name
+    # a claim measured in several regimes is one record per regime and setting, regimes named
     for name in ("ch3-rate-real", "ch3-steps-ratio", "ch3-training-log-ratio", "ch3-training-log-ratio-control"):
-        regimes = [c.regime for c in cls if c.name == name]
-        assert len(regimes) >= 2 and len(set(regimes)) == len(regimes) and all(regimes)
-    # one control record per training attack, each a control
-    train = [c for c in cls if c.name == "ch3-training-log-ratio"]
-    ctrl = [c for c in cls if c.name == "ch3-training-log-ratio-control"]
-    assert len(train) == len(ctrl) >= 3 and all(c.spec.control for c in ctrl)
+        for setting in ("digits-mlp", "mnist1d-cnn"):
+            regimes = [c.regime for c in cls if c.name == name and c.setting == setting]
+            assert len(regimes) >= 2 and len(set(regimes)) == len(regimes) and all(regimes)
+    # one control record per training attack, each a control, in each setting
+    for setting in ("digits-mlp", "mnist1d-cnn"):
+        train = [c for c in cls if c.name == "ch3-training-log-ratio" and c.setting == setting]
+        ctrl = [c for c in cls if c.name == "ch3-training-log-ratio-control" and c.setting == setting]
+        assert len(train) == len(ctrl) >= 3 and all(c.spec.control for c in ctrl)
     assert json.loads(EVIDENCE.read_text())["chapter"] == 3
+
+
+def test_summary_has_one_block_per_setting():
+    recs = [
+        claims.STEPS_RATIO.measure([0.2, 0.3, 0.25, 0.2, 0.3], regime="unprojected"),
+        claims.STEPS_RATIO.measure([-0.2, -0.3, -0.25, -0.2, -0.3], regime="unprojected", setting="mnist1d-cnn"),
+        claims.GRADIENT_GAIN.measure([-0.1, 0.2, -0.1, -0.2, -0.1], setting="mnist1d-cnn"),
+        claims.VMAP_LOOP.check(1e-15),
+    ]
+    lines = claims.summary(recs).splitlines()
+    assert lines[0] == f"digits-mlp: paper: 1 claim (1 {HOLDS})"
+    assert lines[1].startswith(f"  ch3-steps (paper): {HOLDS} [")
+    assert lines[2] == f"mnist1d-cnn: paper: 1 claim (1 {NOT_REPRODUCED}); book: 1 claim (1 {NOT_REPRODUCED})"
+    assert lines[3].startswith("  ch3-steps (paper): not reproduced") and lines[4].startswith("  ch3-jacobian-gain")
+    assert lines[5] == "identities: 1 of 1 verified (not counted as support for the paper)"
