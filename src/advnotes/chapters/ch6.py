@@ -33,11 +33,14 @@ from torch import nn
 from .. import param_hessian as ph
 from .. import threat
 from ..curvature import softmax_curvature_factor
+from ..stats import negative_share, t_interval
 from ..training import accuracy, train, train_ensemble
 from ..validation import check_bool, check_positive
 
 #: The three restrictions of intervention 3.
 PARTS = ("top", "complement", "full")
+#: A projected input gradient smaller than this fraction of the whole gradient (L-inf) is round-off: no step.
+NEGLIGIBLE = 1e-6
 
 
 # ----------------------------------------------------------------------------- 1a: reuse delta
@@ -74,6 +77,16 @@ class ReusedAttack:
 # ----------------------------------------------------------------------------- 2: re-weighting
 
 
+def _check_logits(logits, y) -> None:
+    if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[1] < 2:
+        shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+        raise ValueError(f"logits must be a (B, C) tensor with C >= 2 classes, got {shape}.")
+    if not isinstance(y, torch.Tensor) or y.shape != logits.shape[:1] or y.dtype not in (torch.int64, torch.int32):
+        raise ValueError(f"y must be a ({logits.shape[0]},) tensor of integer labels matching the logits.")
+    if bool(((y < 0) | (y >= logits.shape[1])).any()):
+        raise ValueError(f"labels must lie in 0..{logits.shape[1] - 1}.")
+
+
 def equalising_weights(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Per-sample weights ``w_i = (1 / |r_i|) / mean_j (1 / |r_j|)``, ``r_i = p_i - e_{y_i}`` (eq-ch6-weights).
 
@@ -81,27 +94,31 @@ def equalising_weights(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     has the same length, so each decile of examples carries exactly a tenth of the summed
     residual lengths; the weights have mean 1, so the loss keeps its scale.
     """
-    if not isinstance(logits, torch.Tensor) or logits.dim() != 2:
-        raise ValueError(f"logits must be a (B, C) tensor, got {getattr(logits, 'shape', type(logits).__name__)}.")
-    if not isinstance(y, torch.Tensor) or y.shape != logits.shape[:1]:
-        raise ValueError("y must be a (B,) tensor of labels matching the logits.")
+    _check_logits(logits, y)
     p = torch.softmax(logits.detach(), dim=1)
-    r = (p - F.one_hot(y, p.shape[1]).to(p.dtype)).norm(dim=1).clamp_min(torch.finfo(p.dtype).tiny)
+    r = (p - F.one_hot(y.long(), p.shape[1]).to(p.dtype)).norm(dim=1).clamp_min(torch.finfo(p.dtype).tiny)
     inv = 1 / r
     return inv / inv.mean()
 
 
 def residual_shares(logits: torch.Tensor, y: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
     """Each example's share ``w_i |r_i| / sum_j w_j |r_j|`` of the summed (weighted) residual lengths."""
+    _check_logits(logits, y)
     p = torch.softmax(logits.detach(), dim=1)
-    r = (p - F.one_hot(y, p.shape[1]).to(p.dtype)).norm(dim=1)
+    r = (p - F.one_hot(y.long(), p.shape[1]).to(p.dtype)).norm(dim=1)
     if weights is not None:
+        if not isinstance(weights, torch.Tensor) or weights.shape != r.shape:
+            raise ValueError(f"weights must be a ({r.shape[0]},) tensor, one weight per example.")
         r = r * weights
     return r / r.sum()
 
 
 def least_confident(logits: torch.Tensor, y: torch.Tensor, fraction: float = 0.1) -> torch.Tensor:
     """Indices of the ``fraction`` of examples with the smallest ``p_y`` (at least one)."""
+    _check_logits(logits, y)
+    fraction = check_positive("fraction", fraction)
+    if fraction > 1:
+        raise ValueError(f"fraction must be at most 1, got {fraction!r}.")
     p_y = torch.softmax(logits.detach(), dim=1).gather(1, y[:, None])[:, 0]
     n = max(1, int(round(fraction * y.shape[0])))
     return p_y.argsort()[:n]
@@ -114,8 +131,11 @@ def decile_share(model: nn.Module, x_adv, y, *, weights: torch.Tensor | None = N
     the same sum restricted to the decile with the smallest ``p_y`` (both divided by the batch
     size), so the shares of any partition of the batch add up to 1 (chapter 3's projections).
     """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
     params = [p for p in model.parameters() if p.requires_grad]
     logits = model(x_adv)
+    _check_logits(logits, y)
     w = torch.ones_like(y, dtype=logits.dtype) if weights is None else weights
     per = F.cross_entropy(logits, y, reduction="none") * w
     idx = least_confident(logits, y)
@@ -160,6 +180,8 @@ def adversarial_steps(
     ``mu_1 = Re`` of the top eigenvalue of ``J_eff`` (Arnoldi, warm-started), and
     ``eta_t = min(lr, c / mu_1)`` (``eq-ch6-scaled-step``); products are counted.
     """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module (trained in place), got {type(model).__name__}.")
     check_positive("lr", lr)
     steps = check_positive("steps", steps, integer=True)
     reweight = check_bool("reweight", reweight)
@@ -199,28 +221,24 @@ def adversarial_steps(
     return log
 
 
-def negative_fraction(cosines, window: int) -> float:
-    """Fraction of the last ``window`` update cosines that are negative (chapter 4's zig-zag detector)."""
-    window = check_positive("window", window, integer=True)
-    cos = list(cosines)[-window:]
-    if len(cos) < window:
-        raise ValueError(f"only {len(cosines)} cosines, fewer than window={window}.")
-    return sum(c < 0 for c in cos) / window
-
-
 # ----------------------------------------------------------------------------- 3: restricted perturbations
 
 
-def hessian_subspace(f: Callable, x: torch.Tensor, y: torch.Tensor, k: int) -> torch.Tensor:
+def hessian_subspace(f: Callable, x: torch.Tensor, y: torch.Tensor, k: int, *, batched: bool = False) -> torch.Tensor:
     """Orthonormal top-``k`` eigenvectors (B, n, k) of each example's input Hessian (6.5).
 
     ``f`` maps a batch to logits with the examples independent (a model, or the stacked
     ensemble of :func:`advnotes.training.train_ensemble`). ``W = dz/dx`` comes from one backward
-    pass per class; ``H = W^T A W`` with ``A = F F^T`` (chapter 1, ``thm-input-hessian``), and
+    pass per class (``batched=True``: all classes in one vmapped pass; the same numbers);
+    ``H = W^T A W`` with ``A = F F^T`` (chapter 1, ``thm-input-hessian``), and
     its nonzero eigenvectors from the SVD of ``F^T W`` (C x n), as
     :func:`advnotes.curvature.input_hessian_eig` computes them for a module.
     """
+    if not callable(f):
+        raise TypeError(f"f must be a model or a callable batch -> logits, got {type(f).__name__}.")
     k = check_positive("k", k, integer=True)
+    if not isinstance(x, torch.Tensor) or x.dim() < 2:
+        raise ValueError("x must be a batch tensor (B, ...) of at least two dimensions.")
     n = x[0].numel()
     if k > n:
         raise ValueError(f"k={k} exceeds the input dimension {n}.")
@@ -229,8 +247,13 @@ def hessian_subspace(f: Callable, x: torch.Tensor, y: torch.Tensor, k: int) -> t
     C = z.shape[1]
     if k > C - 1:
         raise ValueError(f"k={k} exceeds C - 1 = {C - 1}, the input Hessian's largest possible rank.")
-    rows = [torch.autograd.grad(z[:, c].sum(), xr, retain_graph=c < C - 1)[0].reshape(x.shape[0], n) for c in range(C)]
-    W = torch.stack(rows, dim=1).detach()  # (B, C, n)
+    if batched:  # one vmapped backward pass for all classes
+        eye = torch.eye(C, dtype=z.dtype, device=z.device)[:, None, :].expand(C, z.shape[0], C)
+        W = torch.autograd.grad(z, xr, grad_outputs=eye, is_grads_batched=True)[0]
+        W = W.reshape(C, x.shape[0], n).transpose(0, 1).detach()
+    else:
+        rows = [torch.autograd.grad(z[:, c].sum(), xr, retain_graph=c < C - 1)[0] for c in range(C)]
+        W = torch.stack([r.reshape(x.shape[0], n) for r in rows], dim=1).detach()  # (B, C, n)
     G = torch.einsum("bcd,bcn->bdn", softmax_curvature_factor(torch.softmax(z.detach(), dim=1)), W)
     _, _, Vh = torch.linalg.svd(G, full_matrices=False)
     return Vh[:, :k].transpose(1, 2)
@@ -242,6 +265,8 @@ def project(v: torch.Tensor, basis: torch.Tensor, part: str) -> torch.Tensor:
         raise ValueError(f"part must be one of {PARTS}, got {part!r}.")
     if part == "full":
         return v
+    if not isinstance(basis, torch.Tensor) or basis.dim() != 3 or basis.shape[:2] != (v.shape[0], v[0].numel()):
+        raise ValueError("basis must be a (B, n, k) tensor of orthonormal columns matching v (hessian_subspace).")
     flat = v.reshape(v.shape[0], -1)
     inside = torch.einsum("bnk,bk->bn", basis, torch.einsum("bnk,bn->bk", basis, flat))
     out = inside if part == "top" else flat - inside
@@ -254,7 +279,8 @@ def restricted_attack(*, part: str, k: int, eps: float, steps: int = threat.TRAI
     Each of ``steps`` steps moves along the projected input gradient, scaled to L-inf length
     ``2.5 eps / steps`` (PGD's step), keeps ``delta`` in the subspace and scales it back into the
     ball if it left it (scaling, not clipping: a clipped vector leaves the subspace). No box: a
-    clamp would also leave it. ``part='full'`` is the same attack without a restriction.
+    clamp would also leave it. ``part='full'`` is the same attack without a restriction. An example
+    whose gradient has no part in the subspace (below :data:`NEGLIGIBLE` of it) takes no step.
     """
     if part not in PARTS:
         raise ValueError(f"part must be one of {PARTS}, got {part!r}.")
@@ -269,9 +295,13 @@ def restricted_attack(*, part: str, k: int, eps: float, steps: int = threat.TRAI
         for _ in range(steps):
             d = delta.detach().requires_grad_(True)
             loss = F.cross_entropy(f(x + d), y, reduction="sum")
-            g = project(torch.autograd.grad(loss, d)[0], basis, part)
-            size = g.reshape(g.shape[0], -1).abs().amax(dim=1).clamp_min(torch.finfo(g.dtype).tiny)
-            delta = delta + alpha * g / size.reshape(-1, *([1] * (g.dim() - 1)))
+            grad = torch.autograd.grad(loss, d)[0]
+            g = project(grad, basis, part)
+            size = g.reshape(g.shape[0], -1).abs().amax(dim=1)
+            # a gradient with no part in the subspace (round-off only) gives no step, not a normalised noise step
+            live = size > NEGLIGIBLE * grad.reshape(grad.shape[0], -1).abs().amax(dim=1)
+            step = torch.where(live, alpha / size.clamp_min(torch.finfo(g.dtype).tiny), torch.zeros_like(size))
+            delta = project(delta + step.reshape(-1, *([1] * (g.dim() - 1))) * g, basis, part)
             norm = delta.reshape(delta.shape[0], -1).abs().amax(dim=1)
             scale = torch.clamp(eps / norm.clamp_min(torch.finfo(g.dtype).tiny), max=1.0)
             delta = (delta * scale.reshape(-1, *([1] * (g.dim() - 1)))).detach()
@@ -283,62 +313,95 @@ def restricted_attack(*, part: str, k: int, eps: float, steps: int = threat.TRAI
 # ----------------------------------------------------------------------------- per-seed pipelines
 
 
-def seed_checkpoint(seed, x, y, *, make_model, attack, jeff: dict, lr: float, steps: int, k: int = 3) -> tuple:
+def seed_checkpoint(seed, x, y, *, make_model, attack, jeff: dict, lr: float, steps: int, k: int = 1) -> tuple:
     """A calm checkpoint (chapter 4, 4.5) and its two predicted onsets (6.2).
 
     Trains ``make_model(seed)`` full batch for ``steps`` steps at the calm ``lr`` with ``attack``;
     returns ``(model, pred_A, pred_B)`` with ``pred_A = 2 / lambda_1(H_thth)`` at the attack's
-    ``delta`` and ``pred_B = min 2 Re mu / |mu|^2`` over the top ``k`` eigenvalues of ``J_eff``.
+    ``delta`` and ``pred_B = min 2 Re mu / |mu|^2`` over the top ``k`` eigenvalues of ``J_eff`` (for
+    real eigenvalues, as chapter 4 measured them, ``k = 1`` gives the same number as its ``k = 3``).
     """
+    if not callable(make_model):
+        raise TypeError(f"make_model must be a function seed -> nn.Module, got {type(make_model).__name__}.")
+    if not callable(attack):
+        raise TypeError(f"attack must be a callable (model, x, y) -> delta, got {type(attack).__name__}.")
     torch.manual_seed(seed)
     model = make_model(seed)
     train(model, x, y, lr=lr, steps=steps, attack=attack)
     model.eval()
     delta = attack(model, x, y).detach()
     lam = float(ph.param_hessian_top_eig(model, x, y, delta=delta, tol=1e-3)[0][0])
-    mu, _, _ = ph.jeff_top_eig(model, x, y, **jeff, k=k, tol=1e-3)
+    mu, _, _ = ph.jeff_top_eig(model, x, y, **jeff, k=k, tol=1e-2)
     return model, 2 / lam, ph.onset_lr(mu)
 
 
-def onset(model, x, y, *, attack, pred_a: float, pred_b: float, probe=(30, 15), iters: int = 3) -> float:
-    """Chapter 4's detector (:func:`advnotes.param_hessian.find_onset`) over chapter 4's search range."""
-    lo, hi = 0.25 * min(pred_a, pred_b), 2 * max(pred_a, pred_b)
-    return ph.find_onset(model, x, y, attack=attack, lo=lo, hi=hi, steps=probe[0], window=probe[1], iters=iters).lr
+def onset(model, x, y, *, attack, pred_a: float, pred_b: float, probe=(30, 15), iters: int = 3, lo_factor=0.7):
+    """Chapter 4's detector (:func:`advnotes.param_hessian.find_onset`): an :class:`~advnotes.param_hessian.Onset`.
+
+    The scan starts at ``lo_factor`` times the smaller prediction and stops at twice the larger
+    (chapter 4 started at a quarter; its observed onsets were all above 0.85 of the smaller one, and
+    a seed below the start shows as not bracketed, so the chapter prints the count).
+    """
+    lo, hi = lo_factor * min(pred_a, pred_b), 2 * max(pred_a, pred_b)
+    return ph.find_onset(model, x, y, attack=attack, lo=lo, hi=hi, steps=probe[0], window=probe[1], iters=iters)
 
 
 def seed_interventions_1_2(
-    seed, x, y, *, make_model, attack, jeff, warmup: dict, reuse: int, lr: float, steps: int, c: float, every: int,
-    window: int, x_test, y_test, robust: dict,
+    seed,
+    x,
+    y,
+    *,
+    make_model,
+    attack,
+    jeff,
+    warmup: dict,
+    reuse: int,
+    lr: float,
+    steps: int,
+    c: float,
+    c_over: float,
+    every: int,
+    window: int,
+    x_test,
+    y_test,
+    robust: dict,
 ) -> dict:
     """Interventions 1a, 1b and 2 on one seed, from one calm checkpoint (6.2-6.4); a dict of floats.
 
     1a: onsets with ``delta`` recomputed (``onset_live``) and reused for ``reuse`` steps
-    (``onset_reuse``), with ``pred_A``, ``pred_B``. 1b and 2: ``steps`` more full-batch steps at
+    (``onset_reuse``), ``found_live`` / ``found_reuse`` (1 if bracketed), with ``pred_A``, ``pred_B``.
+    1b and 2: ``steps`` more full-batch steps at
     ``lr`` (``control``), with the curvature-scaled step (``scaled``), and re-weighted
     (``reweight``): each gives ``{name}_neg`` (negative-cosine fraction over the last ``window``),
     ``{name}_cos`` (mean cosine there), ``{name}_clean``, ``{name}_robust`` (test accuracies), and
-    ``{name}_share`` (:func:`decile_share` at the final weights); ``scaled_products``,
-    ``scaled_lr`` (mean step) and ``scaled_mu`` (the last ``Re mu_1``).
+    ``{name}_share`` (:func:`decile_share` at the final weights); the scaled runs add
+    ``{name}_products``, ``{name}_lr`` (mean step) and ``{name}_eta_mu`` (the last ``eta_t Re mu_1``).
     """
     model, pred_a, pred_b = seed_checkpoint(seed, x, y, make_model=make_model, attack=attack, jeff=jeff, **warmup)
     out = {"pred_A": pred_a, "pred_B": pred_b}
-    out["onset_live"] = onset(model, x, y, attack=attack, pred_a=pred_a, pred_b=pred_b)
-    out["onset_reuse"] = onset(model, x, y, attack=ReusedAttack(attack, reuse), pred_a=pred_a, pred_b=pred_b)
-    runs = {"control": {}, "scaled": {"scaled": {"c": c, "every": every, "jeff": jeff}}, "reweight": {"reweight": True}}
+    for name, run_attack in (("live", attack), ("reuse", ReusedAttack(attack, reuse))):
+        found = onset(model, x, y, attack=run_attack, pred_a=pred_a, pred_b=pred_b)
+        out[f"onset_{name}"], out[f"found_{name}"] = found.lr, float(found.bracketed)
+    runs = {
+        "control": {},
+        "scaled": {"scaled": {"c": c, "every": every, "jeff": jeff}},
+        "over": {"scaled": {"c": c_over, "every": every, "jeff": jeff}},
+        "reweight": {"reweight": True},
+    }
     for name, options in runs.items():
         net = copy.deepcopy(model)
         log = adversarial_steps(net, x, y, lr=lr, steps=steps, attack=attack, **options)
         delta = attack(net, x, y).detach()
         weights = equalising_weights(net(x + delta), y) if options.get("reweight") else None
-        out[f"{name}_neg"] = negative_fraction(log.update_cos, window)
+        out[f"{name}_neg"] = negative_share(log.update_cos, window=window)
         out[f"{name}_cos"] = sum(log.update_cos[-window:]) / window
         out[f"{name}_share"] = decile_share(net, x + delta, y, weights=weights)
         out[f"{name}_clean"] = accuracy(net, x_test, y_test)
         out[f"{name}_robust"] = threat.robust_accuracy(net, x_test, y_test, **robust)
-        if name == "scaled":
-            out["scaled_products"] = float(log.products)
-            out["scaled_lr"] = sum(log.lr) / len(log.lr)
-            out["scaled_mu"] = log.curvature[-1]
+        if "scaled" in options:
+            out[f"{name}_products"] = float(log.products)
+            out[f"{name}_lr"] = sum(log.lr) / len(log.lr)
+            out[f"{name}_eta_mu"] = log.lr[-1] * log.curvature[-1]
     return out
 
 
@@ -351,6 +414,8 @@ def subspace_ensembles(setting, split, *, seeds, k: int, recipe: dict, robust_n:
     [...]}}`` with the setting's robust accuracy (PGD-20, 5 restarts) on the first ``robust_n`` test
     examples (all when ``None``).
     """
+    if not all(hasattr(setting, a) for a in ("make_model", "robust_accuracy", "eps")):
+        raise TypeError(f"setting must be an advnotes.settings.Setting, got {type(setting).__name__}.")
     x_test, y_test = split.x_test[:robust_n], split.y_test[:robust_n]
     attacks = {"standard": None}
     attacks.update({part: restricted_attack(part=part, k=k, eps=setting.eps) for part in ("full", "top", "complement")})
@@ -373,6 +438,8 @@ def subspace_ensembles(setting, split, *, seeds, k: int, recipe: dict, robust_n:
 
 def robustness_fraction(robust: dict) -> list[float]:
     """Per seed, ``(r_top - r_standard) / (r_full - r_standard)``: the part of the robustness bought (6.5)."""
+    if not isinstance(robust, dict) or not {"standard", "full", "top"} <= set(robust):
+        raise ValueError("robust must be subspace_ensembles' dict with the runs 'standard', 'full' and 'top'.")
     r = {name: robust[name]["robust"] for name in ("standard", "full", "top")}
     out = []
     for s, f, t in zip(r["standard"], r["full"], r["top"], strict=True):
@@ -392,6 +459,8 @@ def identity_errors(make_model, x, y, *, attack, eps: float, k: int, steps: int 
     the restricted perturbations' component in the other subspace and their excess over ``eps``;
     ``weights``: ``|mean w - 1|`` and the decile's residual share against its size's fraction.
     """
+    if not callable(make_model) or not callable(attack):
+        raise TypeError("make_model (seed -> nn.Module) and attack ((model, x, y) -> delta) must be callables.")
     ref, net = make_model(0), make_model(0)
     train(ref, x, y, lr=0.1, steps=steps, attack=attack)
     adversarial_steps(net, x, y, lr=0.1, steps=steps, attack=attack)
@@ -426,11 +495,21 @@ def _relative(a: nn.Module, b: nn.Module) -> float:
 
 def column(results: list[dict], key: str) -> list[float]:
     """One quantity of the per-seed result dicts, one value per seed."""
+    if isinstance(results, dict) or not all(isinstance(r, dict) for r in results):
+        raise TypeError("results must be a list of per-seed dicts.")
+    missing = [i for i, r in enumerate(results) if key not in r]
+    if missing:
+        raise ValueError(f"no {key!r} in the results of seed index {missing[0]}.")
     return [float(r[key]) for r in results]
 
 
-def interval_rows(results: list[dict], keys: dict, *, t_interval) -> list[dict]:
-    """Table rows ``{quantity, mean, 95% CI}`` for the per-seed quantities ``keys`` (label -> key)."""
+def interval_rows(results: list[dict], keys: dict) -> list[dict]:
+    """Table rows ``{quantity, mean, 95% CI}`` for the per-seed quantities ``keys`` (label -> key).
+
+    The interval is :func:`advnotes.stats.t_interval` of the values over seeds.
+    """
+    if not isinstance(keys, dict):
+        raise TypeError(f"keys must be a dict label -> key, got {type(keys).__name__}.")
     rows = []
     for label, key in keys.items():
         est, lo, hi = t_interval(column(results, key))
@@ -440,6 +519,8 @@ def interval_rows(results: list[dict], keys: dict, *, t_interval) -> list[dict]:
 
 def compare(record) -> str:
     """One line: the prediction (the spec's reading), the measured interval and the outcome."""
+    if getattr(record, "kind", None) != "claim":
+        raise TypeError(f"record must be a claim record (spec.measure / Evidence.claim), got {type(record).__name__}.")
     lo, hi = record.ci
     return (
         f"{record.spec.name} [{record.setting}]: predicted {record.spec.direction} {record.spec.threshold:g}; "

@@ -7,7 +7,7 @@ spec's ``reading`` *is* the prediction, written here before the chapter measures
   adversarial training does, so ``d delta / d theta`` drops out of the step within a block;
   the onset of the zig-zag should move back to Reading A's ``2 / lambda_1(H_thth)``.
 - 1b (Result 3): scale the step by the measured curvature, ``eta_t = min(eta, c / Re mu_1(J_eff))``
-  with ``c = C_SCALED < 2``: no zig-zag.
+  with ``c = C_SCALED < 2``: no zig-zag; with ``c = C_OVER > 2``: the zig-zag returns.
 - 2 (Result 2, chapter 3): equalise the examples' logit residuals, so the least-confident
   decile carries a tenth of them: its share of the update falls and the zig-zag weakens.
 - 3 (Result 1, chapters 1-2): train against perturbations restricted to the top ``K_TOP``
@@ -31,6 +31,8 @@ CHAPTER = 6
 REUSE = 5
 #: Intervention 1b: eta_t = min(eta, C_SCALED / Re mu_1(J_eff)); any c < 2 keeps the linear step stable.
 C_SCALED = 1.5
+#: Intervention 1b, the other side of the limit: c = C_OVER > 2 should overshoot again.
+C_OVER = 3.0
 #: Intervention 3: the number of top input-Hessian eigenvectors the perturbation may use.
 K_TOP = 3
 #: Chapter 4's onset tolerance (readings A and B were judged within 20%).
@@ -52,7 +54,7 @@ RESULT_3 = (
 )
 
 REUSED = f"1a: delta recomputed every {REUSE} steps and reused in between ('free' training's replay)"
-SCALED = f"1b: step scaled by the measured curvature, eta_t = min(eta, {C_SCALED:g} / Re mu_1(J_eff))"
+SCALED = "1b: step scaled by the measured curvature, eta_t = min(eta, c / Re mu_1(J_eff))"
 REWEIGHTED = "2: per-sample weights equalising |p - e_y| (each decile carries a tenth of the residuals)"
 RESTRICTED = f"3: training perturbation restricted to the top-{K_TOP} input-Hessian eigenvectors"
 
@@ -91,8 +93,11 @@ SUBSPACE = IdentitySpec(
 WEIGHTS = IdentitySpec(
     name="ch6-weights",
     chapter=CHAPTER,
-    statement="the equalising weights have mean 1 and give every decile of examples a tenth of the residuals",
-    error="largest |mean w - 1| and |decile share - 0.1|",
+    statement=(
+        "the equalising weights have mean 1 and give the least-confident decile exactly its size's share "
+        "(n_D / B, a tenth) of the weighted residual lengths"
+    ),
+    error="largest |mean w - 1| and |decile share - n_D / B|",
     tolerance=1e-5,
     reason="float32 sums of a few hundred terms",
 )
@@ -161,6 +166,21 @@ SCALED_CALM = ClaimSpec(
     threshold=ZIGZAG_LEVEL,
     direction="<",
     reason="chapter 4's detector: a run zig-zags when at least half of its window's cosines are negative",
+    intervention=SCALED,
+)
+OVER_ZIGZAG = ClaimSpec(
+    name="ch6-scaled-over-zigzags",
+    chapter=CHAPTER,
+    group="1b: past c = 2 the curvature-scaled step zig-zags again",
+    paper="",
+    reading=(
+        f"Prediction: the same curvature-scaled step with c = {C_OVER:g} > 2 zig-zags: at least half of the last "
+        "window's update cosines are negative (the limit is eta * mu_1 = 2, not a small step as such)."
+    ),
+    statistic="fraction of negative update cosines over the last window",
+    threshold=ZIGZAG_LEVEL,
+    direction=">",
+    reason="chapter 4's detector level, on the other side of the linear limit",
     intervention=SCALED,
 )
 FIXED_ZIGZAG = ClaimSpec(
@@ -248,7 +268,16 @@ TOP_BEATS_COMPLEMENT = ClaimSpec(
 )
 
 IDENTITIES = (PLAIN_STEP, REUSE_ONE, SUBSPACE, WEIGHTS)
-CLAIMS = (REUSE_ONSET, REUSE_LATER, SCALED_CALM, REWEIGHT_SHARE, REWEIGHT_CALMER, TOP_BUYS_MOST, TOP_BEATS_COMPLEMENT)
+CLAIMS = (
+    REUSE_ONSET,
+    REUSE_LATER,
+    SCALED_CALM,
+    OVER_ZIGZAG,
+    REWEIGHT_SHARE,
+    REWEIGHT_CALMER,
+    TOP_BUYS_MOST,
+    TOP_BEATS_COMPLEMENT,
+)
 CONTROLS = (LIVE_ONSET, FIXED_ZIGZAG)
 
 
