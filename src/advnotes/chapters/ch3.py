@@ -53,7 +53,7 @@ from ..influence import (
     per_sample_param_grads,
     training_shares,
 )
-from ..stats import rank_correlation
+from ..stats import rank_correlation, to_numpy
 from ..theory import iterate_quadratic_attack, perturbation_closed_form
 from ..training import accuracy, train_ensemble
 from ..validation import check_int_list, check_positive
@@ -141,8 +141,9 @@ def _check_setting(setting):
     return setting
 
 
-def _np(t) -> np.ndarray:
-    return t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
+def _mask(t) -> np.ndarray:
+    """A boolean group mask as a NumPy bool array (via ``stats.to_numpy``)."""
+    return to_numpy(t, name="mask").astype(bool)
 
 
 def flat_view(model: nn.Module, x: torch.Tensor) -> tuple[nn.Module, torch.Tensor]:
@@ -310,10 +311,10 @@ def plot_groups(stats, axes) -> None:
     ax0, ax1 = axes
     for name, (col, mk) in styles.items():
         kw = dict(s=10, color=col, marker=mk, label=name)
-        ax0.scatter(_np(_pooled(stats, "trA", name)), _np(_pooled(stats, "resid", name)), **kw)
-        ax1.scatter(_np(_pooled(stats, "g", name)), _np(_pooled(stats, "lam", name)), **kw)
+        ax0.scatter(to_numpy(_pooled(stats, "trA", name)), to_numpy(_pooled(stats, "resid", name)), **kw)
+        ax1.scatter(to_numpy(_pooled(stats, "g", name)), to_numpy(_pooled(stats, "lam", name)), **kw)
     r0 = stats[0]
-    ax1.scatter(_np(r0["g"]), _np(r0["lam"]), s=3, color="0.7", zorder=0, label="all (first seed)")
+    ax1.scatter(to_numpy(r0["g"]), to_numpy(r0["lam"]), s=3, color="0.7", zorder=0, label="all (first seed)")
     ax0.set(xlabel=r"$\mathrm{tr}\,A=1-\|p\|^2$", ylabel=r"$\|p-e_y\|$", title="Residual against curvature")
     ax1.set(xscale="log", yscale="log", xlabel=r"$\|g\|$", ylabel=r"$\lambda_{\max}(H)$")
     ax1.set_title("Gradient and curvature")
@@ -354,7 +355,7 @@ def growth_curves(
         def log_r(t, group, gs=gs):  # NaN for an empty group (no confidently wrong input, say)
             if not gs[group].any():
                 return np.full(len(t), np.nan)
-            return _np(group_log_ratio(torch.as_tensor(t), gs[group], gs["typical"]))
+            return to_numpy(group_log_ratio(torch.as_tensor(t), gs[group], gs["typical"]))
 
         for key in ("linearised", "real attack"):
             c[key] = log_r(c["terms"][key], "unconfident")
@@ -411,7 +412,7 @@ def growth_slopes(curves, seeds, steps, steps_early, *, window=(50, 100), far=(2
         raise ValueError(f"steps must hold at least two step counts in the window {window}.")
     rows = []
     for s, c in zip(seeds, curves):
-        lam, gs = c["terms"]["lam"], {k: _np(v) for k, v in c["gs"].items()}
+        lam, gs = c["terms"]["lam"], {k: _mask(v) for k, v in c["gs"].items()}
         lam_u, lam_c = lam[gs["unconfident"]], lam[gs["typical"]]
         c["asym"] = asymptotic_slope(lam_u, lam_c, step_size=c["alpha"])
         c["finite"] = float(finite_m_slope(lam_u, lam_c, step_size=c["alpha"], steps=M[late]).mean())
@@ -508,7 +509,7 @@ def path_condition_rows(curves, steps, steps_early, probes) -> list[dict]:
         for g in GROUPS:
 
             def pooled(key, g=g, run=run, index=index):
-                return np.concatenate([c[run][key][index][_np(c["gs"][g])] for c in curves])
+                return np.concatenate([c[run][key][index][_mask(c["gs"][g])] for c in curves])
 
             short = {"unconfident": "U", "typical": "C", "confidently wrong": "W"}[g]
             flips, ratio = pooled("gate flips"), pooled("first order, real delta") / pooled("real attack")
