@@ -26,6 +26,7 @@ from advnotes.claims import (
     counts,
     load_evidence,
 )
+from advnotes.stats import top_share
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = [v for v in vars(ch5).values() if isinstance(v, (ClaimSpec, IdentitySpec))]
@@ -100,8 +101,12 @@ def test_log_ratio_against_numpy():
     tail = np.concatenate([b, [1e6]])
     assert abs(ch5.log_median_ratio(tail, b)) < 0.1 and ch5.log_ratio(tail, b, stat="mean") > 5
     assert ch5.log_median_ratio(torch.tensor([2.0, 2.0, 2.0]), [1.0]) == pytest.approx(math.log(2))
-    with pytest.raises(ValueError):
-        ch5.log_median_ratio([1.0, 0.0], [1.0])
+    # zeros are values (a flat region, lambda_max = 0); only the statistics must be positive
+    assert ch5.log_median_ratio([0.0, 2.0, 2.0], [1.0]) == pytest.approx(math.log(2))
+    with pytest.raises(ValueError, match="must be positive"):
+        ch5.log_median_ratio([1.0, 0.0, 0.0], [1.0])
+    with pytest.raises(ValueError, match="non-negative"):
+        ch5.log_ratio([1.0, -1e-3], [1.0], stat="mean")
     with pytest.raises(ValueError):
         ch5.log_median_ratio([], [1.0])
     with pytest.raises(ValueError):
@@ -109,18 +114,19 @@ def test_log_ratio_against_numpy():
 
 
 def test_top_share_against_a_sort_by_hand():
+    # section 5.2's top-1% / top-5% shares: advnotes.stats.top_share(values, fraction=...)
     v = [1.0, 5.0, 2.0, 2.0]
-    assert ch5.top_share(v, 0.25) == pytest.approx(0.5)  # the largest of four: 5 of 10
-    assert ch5.top_share(v, 0.3) == pytest.approx(0.7)  # ceil(1.2) = 2 values: 5 + 2
-    assert ch5.top_share(v, 1.0) == pytest.approx(1.0)
+    assert top_share(v, fraction=0.25) == pytest.approx(0.5)  # the largest of four: 5 of 10
+    assert top_share(v, fraction=0.3) == pytest.approx(0.7)  # ceil(1.2) = 2 values: 5 + 2
+    assert top_share(v, fraction=1.0) == pytest.approx(1.0)
     rng = np.random.default_rng(3)
     w = rng.exponential(size=200)
-    assert ch5.top_share(w, 0.05) == pytest.approx(sum(sorted(w)[-10:]) / w.sum())
+    assert top_share(w, fraction=0.05) == pytest.approx(sum(sorted(w)[-10:]) / w.sum())
     for bad in ([], [-1.0, 2.0], [0.0, 0.0]):
         with pytest.raises(ValueError):
-            ch5.top_share(bad, 0.1)
+            top_share(bad, fraction=0.1)
     with pytest.raises(ValueError):
-        ch5.top_share(v, 0.0)
+        top_share(v, fraction=0.0)
 
 
 def test_summed_gradient_shares_of_a_partition_add_to_one():
@@ -343,7 +349,8 @@ def test_scorecard_text_has_a_column_per_setting_and_interventions_apart():
     line = next(s for s in claims_part.splitlines() if " flatter-mean " in s)
     assert line.split()[-3:] == ["holds", "not", "repr."]  # digits holds, MNIST-1D not reproduced
     assert "robust-overfitting" in claims_part and "test-ch5-intervention" not in claims_part
-    assert "test-ch5-intervention: cut d(delta)/d(theta)" in interventions
+    assert "cut d(delta)/d(theta) (test-ch5-intervention)" in interventions
+    assert "Predictions tested:\n  test-ch5-intervention: test-ch5-intervention" in interventions
     both = ch5.scorecard_text(_records(), full=_records()[:2])
     assert "q:digits" in both and "f:mnist1d" in both
     flat = next(s for s in both.splitlines() if " flatter-median " in s)

@@ -22,6 +22,7 @@ the book's scale. Its cells call these functions; the per-seed *statistics* they
 from __future__ import annotations
 
 import copy
+import textwrap
 from functools import partial
 
 import numpy as np
@@ -40,6 +41,7 @@ from ..influence import (
     per_sample_param_grads,
 )
 from ..linear_regions import local_linear_map
+from ..stats import top_share
 from ..training import accuracy, robust_accuracy, train_ensemble
 from ..validation import check_fraction, check_positive
 
@@ -154,8 +156,8 @@ def curvature_rows(curv: dict) -> list[dict]:
                 "median |W|^2": mean_sd([_median(c, "gain") for c in per_seed]),
                 "median 1-|p|^2": float(np.mean([_median(c, "unconf") for c in per_seed])),
                 "median nbhd": mean_sd([_median(c, "nbhd") for c in per_seed]),
-                "top-1%": mean_sd([claims.top_share(c["lam"], 0.01) for c in per_seed]),
-                "top-5%": mean_sd([claims.top_share(c["lam"], 0.05) for c in per_seed]),
+                "top-1%": mean_sd([top_share(c["lam"], fraction=0.01) for c in per_seed]),
+                "top-5%": mean_sd([top_share(c["lam"], fraction=0.05) for c in per_seed]),
             }
         )
     return rows
@@ -452,7 +454,8 @@ def difference_text(records, row: dict, settings=("digits-mlp", "mnist1d-cnn")) 
     lines = [f"{row['claim']} ({spec.statistic} {spec.direction} {spec.threshold:g}):"]
     for s in settings:
         mine = [r for r in group if r.setting == s]
-        lines.append(f"  {s}: {row.get(s)} -- {_interval_words(mine)}")
+        text = f"{s}: {row.get(s)} -- {_interval_words(mine)}"
+        lines.append(textwrap.fill(text, width=88, initial_indent="  ", subsequent_indent="    "))
     where = "section 5.7" if spec.chapter == 5 else f"chapter {spec.chapter}, second setting"
     lines.append(f"  discussed in {where}")
     return "\n".join(lines)

@@ -14,7 +14,6 @@ The pure statistics the chapter computes per seed live here too, so that the tes
 check them against independent oracles:
 
 - :func:`log_ratio` / :func:`log_median_ratio` — curvature after adversarial training (5.2),
-- :func:`top_share` — how much of a sum its largest values carry (5.2),
 - :func:`summed_gradient_share` — a group's share of the summed gradient (5.3, printed as a description),
 - :func:`collapse_fraction`, :func:`co_qualifies` — catastrophic overfitting of one run (5.4),
 - :func:`relative_reduction` — how much an error falls with more data (5.5),
@@ -31,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..stats import to_numpy
 from ..tables import table
 from ..validation import check_number
 from . import (
@@ -258,42 +258,33 @@ SHARE_TWO_ROUTES = IdentitySpec(
 
 # ----------------------------------------------------------------------------- statistics
 def _floats(name: str, v) -> np.ndarray:
-    from ..validation import check_array
-
-    return check_array(name, v, finite=False).reshape(-1)
+    return to_numpy(v, name=name).reshape(-1)
 
 
-def _positive_1d(name: str, v) -> np.ndarray:
+def _nonnegative_1d(name: str, v) -> np.ndarray:
     a = _floats(name, v)
-    if a.size == 0 or not np.isfinite(a).all() or (a <= 0).any():
-        raise ValueError(f"{name} must be a non-empty array of finite positive numbers.")
+    if a.size == 0 or not np.isfinite(a).all() or (a < 0).any():
+        raise ValueError(f"{name} must be a non-empty array of finite non-negative numbers.")
     return a
 
 
 def log_ratio(values_a, values_b, *, stat: str = "median") -> float:
-    """``log(stat(a) / stat(b))`` of two positive samples, ``stat`` the median or the mean (section 5.2)."""
+    """``log(stat(a) / stat(b))`` of two non-negative samples, ``stat`` the median or the mean
+    (section 5.2). Zeros are values like any other (a ReLU network is flat, lambda_max = 0,
+    where every unit is off); only the two statistics must be positive."""
     if stat not in ("median", "mean"):
         raise ValueError(f"stat must be 'median' or 'mean', got {stat!r}.")
-    a, b = _positive_1d("values_a", values_a), _positive_1d("values_b", values_b)
+    a, b = _nonnegative_1d("values_a", values_a), _nonnegative_1d("values_b", values_b)
     f = np.median if stat == "median" else np.mean
-    return math.log(float(f(a))) - math.log(float(f(b)))
+    sa, sb = float(f(a)), float(f(b))
+    if sa <= 0 or sb <= 0:
+        raise ValueError(f"the {stat}s must be positive to take a log ratio, got {sa!r} and {sb!r}.")
+    return math.log(sa) - math.log(sb)
 
 
 def log_median_ratio(values_a, values_b) -> float:
-    """``log(median(a) / median(b))`` of two positive samples (section 5.2's per-seed statistic)."""
+    """``log(median(a) / median(b))`` of two non-negative samples (section 5.2's per-seed statistic)."""
     return log_ratio(values_a, values_b, stat="median")
-
-
-def top_share(values, fraction: float) -> float:
-    """The share of ``sum(values)`` carried by the largest ``ceil(fraction * n)`` values (section 5.2)."""
-    v = _floats("values", values)
-    fraction = check_number("fraction", fraction)
-    if v.size == 0 or not np.isfinite(v).all() or (v < 0).any() or v.sum() == 0:
-        raise ValueError("values must be a non-empty array of finite non-negative numbers, not all 0.")
-    if not 0 < fraction <= 1:
-        raise ValueError(f"fraction must be in (0, 1], got {fraction!r}.")
-    k = math.ceil(fraction * v.size)
-    return float(np.sort(v)[::-1][:k].sum() / v.sum())
 
 
 def summed_gradient_share(group_sum, total) -> float:
@@ -442,7 +433,8 @@ def _whose(spec) -> str:
 
 def setting_outcomes(records) -> list[dict]:
     """One row per claim (a group of records): ``ch``, ``claim`` (the group's name), ``whose``
-    (paper / book / control), ``intervention`` (chapter 6's, else "") and the claim's outcome
+    (paper / book / control), ``name`` (the first record's spec name), ``intervention``
+    (chapter 6's, else "") and the claim's outcome
     in each setting present (:func:`~advnotes.claims.paper_outcome` of that setting's records;
     ``None`` where the claim was not measured in that setting). Section 5.8."""
     groups = _claims_by_group(records)
@@ -450,7 +442,8 @@ def setting_outcomes(records) -> list[dict]:
     rows = []
     for name, recs in groups.items():
         spec = recs[0].spec
-        row = {"ch": spec.chapter, "claim": name, "whose": _whose(spec), "intervention": spec.intervention}
+        row = {"ch": spec.chapter, "claim": name, "name": spec.name, "whose": _whose(spec)}
+        row["intervention"] = spec.intervention
         for s in settings:
             mine = [r for r in recs if r.setting == s]
             row[s] = paper_outcome(mine) if mine else None
@@ -491,22 +484,30 @@ def scorecard_text(records, *, full=None) -> str:
 
     def line(key):
         first = next(rs[key] for rs in rows.values() if key in rs)
-        row = {"ch": key[0], "claim": key[1].removeprefix(f"ch{key[0]}-"), "whose": first["whose"]}
+        label = first["name"] if first["intervention"] else key[1]
+        row = {"ch": key[0], "claim": label.removeprefix(f"ch{key[0]}-"), "whose": first["whose"]}
         for s in settings:
             for p, rs in rows.items():
                 outcome = rs[key].get(s) if key in rs else None
                 row[head(p, s)] = SHORT[outcome] if outcome else "-"
-        return row, first["intervention"]
+        return row, first
 
     lines = [line(k) for k in keys]
-    plain = [row for row, what in lines if not what]
+    plain = [row for row, first in lines if not first["intervention"]]
     parts = []
     if plain:
         parts.append(table(plain, title="Claims (chapters 1-5)"))
-    acted = [(row, what) for row, what in lines if what]
+    acted = [(row, first) for row, first in lines if first["intervention"]]
     if acted:
         parts.append(table([row for row, _ in acted], title="Interventions (chapter 6)"))
-        parts.append("\n".join(f"  {row['claim']}: {what}" for row, what in acted))
+        wrap = dict(width=88, initial_indent="  ", subsequent_indent="    ", break_on_hyphens=False)
+        said = [textwrap.fill(f"{row['claim']}: {first['claim']}", **wrap) for row, first in acted]
+        parts.append("Predictions tested:\n" + "\n".join(said))
+        named: dict[str, list] = {}
+        for row, first in acted:
+            named.setdefault(first["intervention"], []).append(row["claim"])
+        said = [textwrap.fill(f"{what} ({', '.join(names)})", **wrap) for what, names in named.items()]
+        parts.append("Interventions:\n" + "\n".join(said))
     parts.append(textwrap.fill(LEGEND, 88))
     return "\n\n".join(parts)
 
