@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 
-from advnotes import config, theory
+from advnotes import config, operators, theory
 from advnotes import param_hessian as ph
 from advnotes.attacks import gradient_ascent, pgd_l2, pgd_linf, random_direction
 from advnotes.curvature import input_hessian, input_hessian_eig
@@ -128,15 +128,17 @@ def test_param_hessian_on_cuda_matches_cpu(digits64, cuda):
     torch.manual_seed(0)
     net = mlp(64, (8,), 10).double()
     net_c, xc, yc = copy.deepcopy(net).to(cuda), x.to(cuda), y.to(cuda)
-    P = ph.ParamSpace(net).size
+    P = operators.ParamSpace(net).size
     v = torch.randn(P, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     attack = dict(step_size=1.0, steps=2)
-    assert close(ph.hvp_clean(net_c, xc, yc, v.to(cuda)), ph.hvp_clean(net, x, y, v))
-    delta = ph.attack_delta(net, x, y, **attack)
-    assert close(ph.attack_delta(net_c, xc, yc, **attack), delta)
-    # a CPU delta or v is moved to the model's device
-    assert close(ph.hvp_fixed_delta(net_c, xc, yc, delta, v), ph.hvp_fixed_delta(net, x, y, delta, v))
-    assert close(ph.jeff_mvp(net_c, xc, yc, v.to(cuda), **attack), ph.jeff_mvp(net, x, y, v, **attack), rtol=1e-8)
+    assert close(operators.hvp_clean(net_c, xc, yc, v.to(cuda)), operators.hvp_clean(net, x, y, v))
+    delta = operators.attack_delta(net, x, y, **attack)
+    assert close(operators.attack_delta(net_c, xc, yc, **attack), delta)
+    # a CPU v is moved to the model's device; delta must be on x's device (validation.check_delta refuses a mismatch)
+    hv = operators.hvp_fixed_delta(net_c, xc, yc, delta.to(cuda), v)
+    assert close(hv, operators.hvp_fixed_delta(net, x, y, delta, v))
+    jv = operators.jeff_mvp(net_c, xc, yc, v.to(cuda), **attack)
+    assert close(jv, operators.jeff_mvp(net, x, y, v, **attack), rtol=1e-8)
     vals, _, _ = ph.param_hessian_top_eig(net, x, y, k=2, tol=1e-10)
     vals_c, vecs_c, _ = ph.param_hessian_top_eig(net_c, xc, yc, k=2, tol=1e-10)
     assert vals_c.device.type == vecs_c.device.type == "cuda" and close(vals_c, vals, rtol=1e-8)

@@ -31,17 +31,7 @@ from torch import nn
 from torch.func import jvp
 
 from . import krylov, stats
-from .operators import (  # noqa: F401  (hvp_clean ... training_gradient: re-exported until the final sweep)
-    EffectiveJacobian,
-    ParamHessian,
-    ParamSpace,
-    attack_delta,
-    check_projection,
-    hvp_clean,
-    hvp_fixed_delta,
-    jeff_mvp,
-    training_gradient,
-)
+from .operators import EffectiveJacobian, ParamHessian, check_projection
 from .validation import (
     check_at_most,
     check_bool,
