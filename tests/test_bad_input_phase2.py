@@ -1055,9 +1055,11 @@ def test_dropout_model_is_refused_not_answered_at_random():
 
 
 def all_modules() -> list:
-    """Every module of the package: ``advnotes/*.py`` and ``advnotes/claims/*.py``."""
+    """Every module of the package: ``advnotes/*.py``, ``advnotes/claims/*.py`` and ``advnotes/chapters/*.py``."""
+    import advnotes.chapters
+
     mods = []
-    for pkg in (advnotes, advnotes.claims):
+    for pkg in (advnotes, advnotes.claims, advnotes.chapters):
         if pkg is advnotes.claims:
             mods.append(pkg)
         for info in pkgutil.iter_modules(pkg.__path__):
