@@ -77,7 +77,7 @@ CASES = [
         P + "choice_pattern",
         lazy(lambda: ((nn.Linear(4, 3).double(), torch.zeros(2, 4, dtype=torch.float64)), {})),
         E,
-        "no ReLU or max-pool",
+        "the model has no nn.ReLU modules",
     ),
     case(P + "region_flips", lazy(lambda: ((_net(), _x(2), _x(3)), {})), E, "same shape"),
     case(

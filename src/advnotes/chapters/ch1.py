@@ -30,7 +30,7 @@ from ..attacks import random_direction
 from ..claims import Evidence
 from ..claims import ch1 as claims
 from ..curvature import input_gradient, input_hessian, input_hessian_eig, one_minus
-from ..linear_regions import count_gate_flips, local_linear_map
+from ..linear_regions import count_gate_flips, gate_pattern, local_linear_map
 from ..models import check_piecewise_linear, mlp
 from ..settings import PUBLISHED, Setting
 from ..stats import roundoff, t_interval, to_numpy
@@ -158,38 +158,26 @@ def mnist1d_accuracies(cnn_accuracy, *, seeds, recipe: dict, hidden=(128, 128)) 
 def choice_pattern(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Every choice of the network at ``x`` (B, K): ReLU gates (on/off) and max-pool winners (index).
 
-    ``thm-local-linear``: the local map is fixed while all of these are. ReLU gates count
-    as in ``advnotes.linear_regions.gate_pattern`` (0 is off); a max-pool choice is the
-    index of the kept entry of each window.
+    ``thm-local-linear``: the local map is fixed while all of these are. The ReLU gates
+    are ``advnotes.linear_regions.gate_pattern`` (0 is off); a max-pool choice is the
+    index of the kept entry of each window, appended after the gates.
     """
-    check_piecewise_linear(model)
-    x = check_inputs(x)
-    check_model_input(model, x)
-    seen: list[torch.Tensor] = []
-
-    def relu_hook(mod, inp, out):
-        seen.append((inp[0] > 0).reshape(inp[0].shape[0], -1).long())
+    gates = gate_pattern(model, x).long()  # validates the model and x
+    pools: list[torch.Tensor] = []
 
     def pool_hook(mod, inp, out):
         fn = F.max_pool1d if isinstance(mod, nn.MaxPool1d) else F.max_pool2d
         _, idx = fn(inp[0], mod.kernel_size, mod.stride, mod.padding, mod.dilation, mod.ceil_mode, return_indices=True)
-        seen.append(idx.reshape(idx.shape[0], -1))
+        pools.append(idx.reshape(idx.shape[0], -1))
 
-    hooks = []
-    for mod in model.modules():
-        if isinstance(mod, nn.ReLU):
-            hooks.append(mod.register_forward_hook(relu_hook))
-        elif isinstance(mod, (nn.MaxPool1d, nn.MaxPool2d)):
-            hooks.append(mod.register_forward_hook(pool_hook))
+    hooks = [m.register_forward_hook(pool_hook) for m in model.modules() if isinstance(m, (nn.MaxPool1d, nn.MaxPool2d))]
     try:
         with torch.no_grad():
             model(x)
     finally:
         for h in hooks:
             h.remove()
-    if not seen:
-        raise ValueError("the model has no ReLU or max-pool modules, so it makes no choices to compare.")
-    return torch.cat(seen, dim=1)
+    return torch.cat([gates, *pools], dim=1)
 
 
 def region_flips(model: nn.Module, x: torch.Tensor, x_new: torch.Tensor) -> torch.Tensor:
