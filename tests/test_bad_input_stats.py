@@ -108,6 +108,9 @@ CASES = [
     case("attacks.check_steps", A(10**9), E, r"advnotes\.attacks\.MAX_STEPS"),
     case("attacks.check_steps", A(0, allow_zero=False), E, "steps must be"),
     case("training.ensemble_path", A("mlp"), T, "torch.nn.Module"),
+    case("attacks.check_clamp", A((1.0, 0.0)), E, "low < high"),
+    case("attacks.check_clamp", A("01"), E, r"clamp must be None or a \(low, high\) pair"),
+    case("attacks.check_clamp", A((0.0, float("nan"))), E, "high bound must be a number"),
     case(
         "curvature.softmax_residual", lazy(lambda: ((torch.ones(2, 3) / 3, torch.tensor([0, 5])), {})), E, "3 classes"
     ),

@@ -238,3 +238,11 @@ def test_check_steps_counts():
     assert attacks.check_steps(3) == 3 and attacks.check_steps(0) == 0
     with pytest.raises(ValueError, match=r"MAX_STEPS"):
         attacks.check_steps(attacks.MAX_STEPS + 1)
+
+
+def test_check_clamp_returns_the_pair():
+    assert attacks.check_clamp(None) is None
+    assert attacks.check_clamp((0.0, 1.0)) == (0.0, 1.0)
+    lo, hi = torch.zeros(3), torch.ones(3)
+    out = attacks.check_clamp((lo, hi))
+    assert out[0] is lo and out[1] is hi

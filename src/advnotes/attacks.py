@@ -145,7 +145,7 @@ def gradient_ascent(
     if eps is not None:
         eps = check_positive("eps", eps)
     create_graph = check_bool("create_graph", create_graph)
-    _check_clamp(clamp)
+    check_clamp(clamp)
     with eval_mode(model):
         x, y = _prepare(model, x, y, clamp)
         path = _ascend(
@@ -178,7 +178,7 @@ def gradient_ascent_path(
     check_steps(record[-1], name="the largest step count in record")
     if eps is not None:
         eps = check_positive("eps", eps)
-    _check_clamp(clamp)
+    check_clamp(clamp)
     check_not_training(model, why="the attack's path would be random")
     with eval_mode(model):
         x, y = _prepare(model, x, y, clamp)
@@ -247,9 +247,13 @@ def _clamp_to_range(x: torch.Tensor, delta: torch.Tensor, clamp) -> torch.Tensor
     return torch.clamp(x + delta, lo, hi) - x
 
 
-def _check_clamp(clamp):
+def check_clamp(clamp) -> tuple | None:
+    """The box ``clamp`` of an attack: None, or a ``(low, high)`` pair of numbers or tensors with low < high.
+
+    Returns None or the pair ``(low, high)``; the one check of a box (``advnotes.threat`` uses it too).
+    """
     if clamp is None:
-        return
+        return None
     if isinstance(clamp, (str, bytes)) or isinstance(clamp, torch.Tensor) and clamp.dim() == 0:
         raise ValueError(f"clamp must be None or a (low, high) pair, got {clamp!r}.")
     try:
@@ -267,6 +271,7 @@ def _check_clamp(clamp):
             raise ValueError(f"clamp must satisfy low < high, got {clamp!r}.")
     elif not bool(torch.all(torch.as_tensor(lo) < torch.as_tensor(hi))):
         raise ValueError("clamp must satisfy low < high everywhere; some entries of the bounds have low >= high.")
+    return lo, hi
 
 
 def pgd_linf(
@@ -309,7 +314,7 @@ def _check_pgd(eps, step_size, steps, random_start, generator, clamp) -> tuple[f
     steps = check_steps(steps)
     random_start = check_bool("random_start", random_start)
     _check_generator(generator)
-    _check_clamp(clamp)
+    check_clamp(clamp)
     return eps, step_size, steps, random_start
 
 
