@@ -44,7 +44,9 @@ CASES = [
     case("chapters.ch4.SeedData", A("end", []), T, "end and onsets must be lists"),
     case("chapters.ch4.SeedData", A([], [3]), T, "each seed's result must be a dict"),
     case("chapters.ch4.SeedData.end", lazy(lambda: ((_empty(), "standard", "neg_cos"), {})), E, "no per-seed results"),
-    case("chapters.ch4.SeedData.onset", lazy(lambda: ((_data(), "standard", "mu1"), {})), KeyError, "no quantity 'mu1'"),
+    case(
+        "chapters.ch4.SeedData.onset", lazy(lambda: ((_data(), "standard", "mu1"), {})), KeyError, "no quantity 'mu1'"
+    ),
     case("chapters.ch4.SeedData.max_over_onsets", lazy(lambda: ((_data(), 3), {})), T, "suffix must be a string"),
     case("chapters.ch4.mean_sd", A([1.0]), E, "at least 2 per-seed values"),
     case("chapters.ch4.onset_formula_error", A(0), E, "n must be"),
@@ -86,6 +88,13 @@ CASES = [
     case("chapters.ch4.setting_outcomes", A(None, ("digits-mlp",)), T, "records must be a list"),
     case("chapters.ch4.differences", A(None, []), T, "records must be a list"),
     case("chapters.ch4.pgd_decomposition", A(np.ones(3)), T, "data must be the SeedData"),
+    case("chapters.ch4.checkpoint_curvature", A(None, "digits-mlp"), T, "data must be the SeedData"),
+    case(
+        "chapters.ch4.end_of_training",
+        A("net", None, None, attack=None, jeff={}, lr=0.1, steps=1, window=1),
+        T,
+        "model must be a torch.nn.Module",
+    ),
     case("chapters.ch4.few_samples_table", A(None, ["PGD"], 512), T, "data must be the SeedData"),
 ]
 

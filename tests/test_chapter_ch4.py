@@ -233,3 +233,48 @@ def test_pgd_decomposition_is_the_product_of_its_factors_seed_by_seed():
     rows, product = ch4.pgd_decomposition(ch4.SeedData([], onsets))
     assert rows[0]["mean ± sd"] == ch4.mean_sd(live / pred)
     assert product == pytest.approx(np.mean(frozen / pred) * np.mean(live / frozen))
+
+
+def _small_ascent():
+    attack = threat.training_attack("ascent", step_size=0.2, steps=2, clamp=None)
+    return attack, dict(step_size=0.2, steps=2, eps=threat.EPS, clamp=None)
+
+
+def test_end_of_training_equals_seed_experiments_quantities():
+    """The lean end-of-training run of the width sweep measures what ph.seed_experiment measures."""
+    x, y = _data(32)
+    x = x.float()
+    attack, knobs = _small_ascent()
+
+    def make_model(seed):
+        torch.manual_seed(seed)
+        return mlp(6, (8,), 3)
+
+    ref = ph.seed_experiment(
+        0, x, y, runs={"a": (attack, knobs)}, lr=0.3, steps=12, window=4, probe_steps=0,
+        make_model=make_model, k=claims.TOP_K,
+    )["a"]  # fmt: skip
+    got = ch4.end_of_training(make_model(0), x, y, attack=attack, jeff=knobs, lr=0.3, steps=12, window=4)
+    assert got["neg_cos"] == ref["neg_cos"]
+    assert got["mu_re"] == pytest.approx(ref["mu_re"], rel=1e-6)
+    assert got["lam_fixed"] == pytest.approx(ref["lam_fixed"], rel=1e-6)
+
+
+def test_width_sweep_rows_and_means():
+    x, y = _data(32)
+    x = x.float()
+    attack, knobs = _small_ascent()
+
+    def make_model(width, seed):
+        torch.manual_seed(seed)
+        return mlp(6, (width,), 3)
+
+    onset = dict(lr=0.05, steps=10, iters=1, lo_factor=0.4, factor=1.5)
+    rows, means = ch4.width_sweep(
+        (4, 8), [0, 1], x, y, make_model=make_model, attack=attack, jeff=knobs, lr=0.3, steps=12,
+        window=4, onset=onset, probe=(6, 3),
+    )  # fmt: skip
+    assert [r["width"] for r in rows] == [4, 8] and set(means) == {4, 8}
+    again = ch4.end_of_training(make_model(8, 1), x, y, attack=attack, jeff=knobs, lr=0.3, steps=12, window=4)
+    first = ch4.end_of_training(make_model(8, 0), x, y, attack=attack, jeff=knobs, lr=0.3, steps=12, window=4)
+    assert means[8]["eta_mu"] == pytest.approx(0.3 * (again["mu_re"] + first["mu_re"]) / 2, rel=1e-6)

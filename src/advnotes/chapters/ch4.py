@@ -37,12 +37,14 @@ __all__ = [
     "follows_records",
     "m_growth_record",
     "width_sweep",
+    "end_of_training",
     "plot_end_curvature",
     "plot_onsets",
     "setting_outcomes",
     "pgd_decomposition",
     "few_samples_table",
     "differences",
+    "checkpoint_curvature",
 ]
 
 
@@ -352,16 +354,17 @@ def width_sweep(
     window: int,
     onset: Mapping,
     probe=(30, 15),
-) -> list[dict]:
-    """What changes with width (section 4.8): the same two experiments, for the paper's attack, per width.
+) -> tuple[list[dict], dict]:
+    """What changes with width (section 4.12): the same two experiments, for the paper's attack, per width.
 
     ``make_model(width, seed)``. Per width and seed: the end-of-training run at ``lr``
     (negative-cosine fraction over the last ``window`` steps, ``eta Re mu_1(J_eff)``,
     ``eta lambda_1(H_thth)``) and, from the calm checkpoint of ``onset``, the observed onset over
-    Reading B's and Reading A's predictions (eq-ch4-onset). Rows: one per width, mean ± sd.
+    Reading B's and Reading A's predictions (eq-ch4-onset). Returns the rows (one per width,
+    mean ± sd) and, per width, the means of ``neg_cos``, ``eta_mu`` and ``obs_pred_b``.
     """
     seeds = _check_seeds(seeds)
-    rows = []
+    rows, means = [], {}
     for width in widths:
         width = check_positive("width", width, integer=True)
         build = lambda s, w=width: make_model(w, s)  # noqa: E731
@@ -371,23 +374,49 @@ def width_sweep(
             y,
             make_model=build,
             runs={"ascent": (attack, dict(jeff))},
-            end=dict(lr=lr, steps=steps, window=window),
+            end=None,
             onset={**onset, "frozen": False},
             probes={"ascent": (tuple(probe),)},
         )
+        end = [
+            end_of_training(build(s), x, y, attack=attack, jeff=jeff, lr=lr, steps=steps, window=window) for s in seeds
+        ]
+        end = {key: np.array([e[key] for e in end]) for key in end[0]}
         obs = data.onset("ascent", f"p{probe[0]}:obs")
+        means[width] = {
+            "neg_cos": float(end["neg_cos"].mean()),
+            "eta_mu": float(lr * end["mu_re"].mean()),
+            "obs_pred_b": float((obs / data.onset("ascent", "pred_B")).mean()),
+        }
         rows.append(
             {
                 "width": width,
-                "neg. cos. (end)": mean_sd(data.end("ascent", "neg_cos")),
-                "eta*Re mu1 (end)": mean_sd(lr * data.end("ascent", "mu_re")),
-                "eta*lam1 fixed (end)": mean_sd(lr * data.end("ascent", "lam_fixed")),
+                "neg. cos. (end)": mean_sd(end["neg_cos"]),
+                "eta*Re mu1 (end)": mean_sd(lr * end["mu_re"]),
+                "eta*lam1 fixed (end)": mean_sd(lr * end["lam_fixed"]),
                 "onset eta": mean_sd(obs, ".3f"),
                 "obs/pred B": mean_sd(obs / data.onset("ascent", "pred_B")),
                 "obs/pred A": mean_sd(obs / data.onset("ascent", "pred_A")),
             }
         )
-    return rows
+    return rows, means
+
+
+def end_of_training(model: nn.Module, x, y, *, attack, jeff: Mapping, lr: float, steps: int, window: int) -> dict:
+    """The end-of-training quantities of section 4.12 for one model (trained in place), without the extras.
+
+    The same functions as ``ph.seed_experiment`` (``train``, ``ph.negative_cosines``,
+    ``ph.jeff_top_eig``, ``ph.param_hessian_top_eig`` at the attack's delta, tolerance 1e-3), minus
+    the per-sample shares and the accuracies: ``neg_cos``, ``mu_re`` (Re mu_1 of J_eff) and
+    ``lam_fixed`` (lambda_1 of H_thth at the final delta).
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
+    log = train(model, x, y, lr=lr, steps=steps, attack=attack)
+    mu, _, _ = ph.jeff_top_eig(model, x, y, **jeff, k=claims.TOP_K, tol=1e-3)
+    delta = attack(model, x, y).detach()
+    lam = ph.param_hessian_top_eig(model, x, y, delta=delta, tol=1e-3)[0][0]
+    return {"neg_cos": ph.negative_cosines(log, window=window), "mu_re": float(mu[0].real), "lam_fixed": float(lam)}
 
 
 def plot_end_curvature(data: SeedData, runs, lr: float):
@@ -445,7 +474,7 @@ def plot_onsets(panels: Mapping):
 
 
 def setting_outcomes(records, settings_order: Sequence[str]) -> list[dict]:
-    """Side by side (section 4.13): each claim group's outcome per setting, from the records.
+    """Side by side (section 4.14): each claim group's outcome per setting, from the records.
 
     A group measured in one setting only shows "not measured" in the other.
     """
@@ -510,3 +539,23 @@ def differences(records, side: Sequence[Mapping]) -> list[str]:
             low, high = r.ci
             lines.append(f"  {r.setting}: {r.estimate:.3g} [{low:.3g}, {high:.3g}] -> {r.outcome}")
     return lines
+
+
+def checkpoint_curvature(
+    data: SeedData, setting: str, *, attack: str = "gradient ascent", key: str = "p30:obs"
+) -> dict:
+    """One row of section 4.14: the calm checkpoints' curvatures behind ch4-oscillation, in one setting.
+
+    The oscillation claim compares onsets; Reading B predicts each onset from the curvature of the
+    step operator at its own checkpoint (eq-ch4-onset). The row shows lambda_1 of the clean Hessian
+    at the standard checkpoint, lambda_1(H_thth) and Re mu_1(J_eff) at the attack's checkpoint, and
+    the ratio of observed onsets (adversarial / standard).
+    """
+    _check_data(data)
+    return {
+        "setting": setting,
+        "lam1 standard": mean_sd(data.onset("standard", "lam1"), ".1f"),
+        "lam1(H_thth) attack": mean_sd(data.onset(attack, "lam1"), ".1f"),
+        "Re mu1(J_eff) attack": mean_sd(data.onset(attack, "mu1"), ".1f"),
+        "onset ratio": mean_sd(data.onset(attack, key) / data.onset("standard", key)),
+    }
