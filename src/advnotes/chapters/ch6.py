@@ -88,17 +88,17 @@ def _check_logits(logits, y) -> None:
 
 
 def equalising_weights(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Per-sample weights ``w_i = (1 / |r_i|) / mean_j (1 / |r_j|)``, ``r_i = p_i - e_{y_i}`` (eq-ch6-weights).
+    """Per-sample weights ``w_i = mean_j |r_j| / |r_i|``, ``r_i = p_i - e_{y_i}`` (eq-ch6-weights).
 
     After weighting, every example's residual ``w_i r_i`` (the gradient of its loss in the logits)
-    has the same length, so each decile of examples carries exactly a tenth of the summed
-    residual lengths; the weights have mean 1, so the loss keeps its scale.
+    has the same length, the mean length before weighting: each decile of examples carries exactly
+    a tenth of the summed residual lengths, and that sum is unchanged, so the update keeps its scale
+    (weights with mean 1 would not: they shrink every residual to about the smallest one).
     """
     _check_logits(logits, y)
     p = torch.softmax(logits.detach(), dim=1)
     r = (p - F.one_hot(y.long(), p.shape[1]).to(p.dtype)).norm(dim=1).clamp_min(torch.finfo(p.dtype).tiny)
-    inv = 1 / r
-    return inv / inv.mean()
+    return r.mean() / r
 
 
 def residual_shares(logits: torch.Tensor, y: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
@@ -149,10 +149,11 @@ def decile_share(model: nn.Module, x_adv, y, *, weights: torch.Tensor | None = N
 
 @dataclass
 class StepLog:
-    """Records of :func:`adversarial_steps`: the learning rate and update cosine of each step."""
+    """Records of :func:`adversarial_steps`: learning rate, update norm and update cosine of each step."""
 
     lr: list = field(default_factory=list)
     update_cos: list = field(default_factory=list)
+    update_norm: list = field(default_factory=list)
     curvature: list = field(default_factory=list)
     products: int = 0
     loss: list = field(default_factory=list)
@@ -216,6 +217,7 @@ def adversarial_steps(
             denom = float(update.norm() * prev.norm())
             log.update_cos.append(float(update @ prev) / denom if denom > 0 else 0.0)
         log.lr.append(eta)
+        log.update_norm.append(float(update.norm()))
         log.loss.append(float(loss.detach()))
         prev = update
     return log
@@ -370,12 +372,13 @@ def seed_interventions_1_2(
 
     1a: onsets with ``delta`` recomputed (``onset_live``) and reused for ``reuse`` steps
     (``onset_reuse``), ``found_live`` / ``found_reuse`` (1 if bracketed), with ``pred_A``, ``pred_B``.
-    1b and 2: ``steps`` more full-batch steps at
-    ``lr`` (``control``), with the curvature-scaled step (``scaled``), and re-weighted
-    (``reweight``): each gives ``{name}_neg`` (negative-cosine fraction over the last ``window``),
-    ``{name}_cos`` (mean cosine there), ``{name}_clean``, ``{name}_robust`` (test accuracies), and
-    ``{name}_share`` (:func:`decile_share` at the final weights); the scaled runs add
-    ``{name}_products``, ``{name}_lr`` (mean step) and ``{name}_eta_mu`` (the last ``eta_t Re mu_1``).
+    1b and 2: ``steps`` more full-batch steps at ``lr`` (``control``), with the curvature-scaled
+    step at ``c`` (``scaled``) and at ``c_over`` (``over``, past the linear limit 2), and
+    re-weighted (``reweight``). Each gives ``{name}_neg`` (negative-cosine fraction over the last
+    ``window``), ``{name}_cos`` and ``{name}_norm`` (mean cosine and update length there),
+    ``{name}_clean`` and ``{name}_robust`` (test accuracies) and ``{name}_share``
+    (:func:`decile_share` at the final weights); the scaled runs add ``{name}_products``,
+    ``{name}_lr`` (mean step) and ``{name}_eta_mu`` (the last ``eta_t Re mu_1``).
     """
     model, pred_a, pred_b = seed_checkpoint(seed, x, y, make_model=make_model, attack=attack, jeff=jeff, **warmup)
     out = {"pred_A": pred_a, "pred_B": pred_b}
@@ -395,6 +398,7 @@ def seed_interventions_1_2(
         weights = equalising_weights(net(x + delta), y) if options.get("reweight") else None
         out[f"{name}_neg"] = negative_share(log.update_cos, window=window)
         out[f"{name}_cos"] = sum(log.update_cos[-window:]) / window
+        out[f"{name}_norm"] = sum(log.update_norm[-window:]) / window
         out[f"{name}_share"] = decile_share(net, x + delta, y, weights=weights)
         out[f"{name}_clean"] = accuracy(net, x_test, y_test)
         out[f"{name}_robust"] = threat.robust_accuracy(net, x_test, y_test, **robust)
@@ -457,7 +461,8 @@ def identity_errors(make_model, x, y, *, attack, eps: float, k: int, steps: int 
     :func:`advnotes.training.train`, and with ``delta`` frozen against a plain step on ``x + delta``;
     ``reuse_one``: ``ReusedAttack(attack, 1)`` against the attack during training; ``subspace``:
     the restricted perturbations' component in the other subspace and their excess over ``eps``;
-    ``weights``: ``|mean w - 1|`` and the decile's residual share against its size's fraction.
+    ``weights``: the relative change of the summed residual length and the decile's residual share
+    against its size's fraction.
     """
     if not callable(make_model) or not callable(attack):
         raise TypeError("make_model (seed -> nn.Module) and attack ((model, x, y) -> delta) must be callables.")
@@ -483,7 +488,10 @@ def identity_errors(make_model, x, y, *, attack, eps: float, k: int, steps: int 
     w = equalising_weights(logits, y)
     idx = least_confident(logits, y)
     share = float(residual_shares(logits, y, w)[idx].sum())
-    weights = max(abs(float(w.mean()) - 1), abs(share - idx.numel() / y.shape[0]))
+    before, after = residual_shares(logits, y), residual_shares(logits, y, w)
+    lengths = (torch.softmax(logits.detach(), 1) - F.one_hot(y, logits.shape[1]).to(logits.dtype)).norm(dim=1)
+    kept = abs(float((w * lengths).sum() / lengths.sum()) - 1)
+    weights = max(kept, abs(share - idx.numel() / y.shape[0]), abs(float(after.sum() + before.sum()) - 2))
     return {"plain_step": max(err), "reuse_one": gap, "subspace": sub, "weights": weights}
 
 

@@ -55,7 +55,7 @@ RESULT_3 = (
 
 REUSED = f"1a: delta recomputed every {REUSE} steps and reused in between ('free' training's replay)"
 SCALED = "1b: step scaled by the measured curvature, eta_t = min(eta, c / Re mu_1(J_eff))"
-REWEIGHTED = "2: per-sample weights equalising |p - e_y| (each decile carries a tenth of the residuals)"
+REWEIGHTED = "2: per-sample weights equalising |p - e_y| at its mean (each decile carries a tenth of the residuals)"
 RESTRICTED = f"3: training perturbation restricted to the top-{K_TOP} input-Hessian eigenvectors"
 
 # --------------------------------------------------------------------------- identities
@@ -94,10 +94,10 @@ WEIGHTS = IdentitySpec(
     name="ch6-weights",
     chapter=CHAPTER,
     statement=(
-        "the equalising weights have mean 1 and give the least-confident decile exactly its size's share "
-        "(n_D / B, a tenth) of the weighted residual lengths"
+        "the equalising weights keep the summed residual length and give the least-confident decile exactly "
+        "its size's share (n_D / B, a tenth) of it"
     ),
-    error="largest |mean w - 1| and |decile share - n_D / B|",
+    error="largest |sum w|r| / sum |r| - 1| and |decile share - n_D / B|",
     tolerance=1e-5,
     reason="float32 sums of a few hundred terms",
 )
