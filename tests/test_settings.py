@@ -70,5 +70,5 @@ def test_unknown_setting_is_refused():
 
 
 def test_bad_clamp_is_refused():
-    with pytest.raises(ValueError, match="clamp must be None or a"):
+    with pytest.raises(ValueError, match="clamp must satisfy low < high"):
         threat.training_attack("pgd", clamp=(1.0, 0.0))

@@ -44,8 +44,7 @@ from functools import partial
 import torch
 from torch import nn
 
-from . import attacks
-from .attacks import fgsm, gradient_ascent, pgd_linf
+from .attacks import check_clamp, check_steps, fgsm, gradient_ascent, pgd_linf
 from .validation import check_at_most, check_labels, check_model_input, check_positive, check_seed, eval_mode
 
 #: The pixel box every perturbed input must stay in.
@@ -82,20 +81,6 @@ STATEMENT_MNIST1D = (
 )
 
 
-def _check_clamp(clamp):
-    if clamp is None:
-        return None
-    ok = isinstance(clamp, tuple) and len(clamp) == 2
-    if ok:
-        try:
-            lo, hi = float(clamp[0]), float(clamp[1])
-        except (TypeError, ValueError):
-            ok = False
-    if not ok or not lo < hi:
-        raise ValueError(f"clamp must be None or a (low, high) tuple with low < high, got {clamp!r}.")
-    return (lo, hi)
-
-
 def training_attack(
     kind: str, *, eps: float = EPS, steps: int = TRAIN_STEPS, step_size: float | None = None, clamp=BOX
 ):
@@ -111,8 +96,8 @@ def training_attack(
     if not isinstance(kind, str) or kind not in ("pgd", "ascent", "fgsm"):
         raise ValueError(f"kind must be 'pgd', 'ascent' or 'fgsm', got {kind!r}.")
     eps = check_positive("eps", eps)
-    steps = _check_steps(steps)
-    clamp = _check_clamp(clamp)
+    steps = check_steps(steps, allow_zero=False)
+    clamp = check_clamp(clamp)
     if step_size is not None:
         step_size = check_positive("step_size", step_size)
     if kind == "pgd":
@@ -147,8 +132,8 @@ def robust_accuracy(
     ``clamp``: the box (``None`` for MNIST-1D).
     """
     eps = check_positive("eps", eps)
-    clamp = _check_clamp(clamp)
-    steps = _check_steps(steps)
+    clamp = check_clamp(clamp)
+    steps = check_steps(steps, allow_zero=False)
     restarts = check_positive("restarts", restarts, integer=True)
     check_at_most(
         "restarts",
@@ -177,14 +162,3 @@ def robust_accuracy(
             with torch.no_grad():
                 robust &= model(x + delta).argmax(dim=1) == y
     return float(robust.double().mean())
-
-
-def _check_steps(steps) -> int:
-    steps = check_positive("steps", steps, integer=True)
-    check_at_most(
-        "steps",
-        steps,
-        attacks.MAX_STEPS,
-        how="use fewer steps, or set advnotes.attacks.MAX_STEPS to a larger value if you mean it.",
-    )
-    return steps
