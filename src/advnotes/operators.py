@@ -39,9 +39,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad, jvp
 
-from .attacks import check_steps
+from .attacks import check_clamp, check_steps
 from .models import flat_params
-from .validation import check_delta, check_finite, check_labels, check_model_data, check_number, check_positive
+from .validation import check_delta, check_finite, check_labels, check_model_data, check_positive
 
 __all__ = [
     "ParamSpace",
@@ -147,22 +147,12 @@ def check_ascent(step_size, steps, eps=None, clamp=None) -> tuple[float, int]:
     return float(step_size), int(steps)
 
 
-def check_projection(eps=None, clamp=None, *, name: str = "clamp") -> None:
-    """Validate a projection: ``eps`` None or ``> 0``; ``clamp`` None or a ``(low, high)`` pair, ``low < high``.
-
-    ``name``: what the pair is called in the caller's signature (``clamp``, or ``box``).
-    """
+def check_projection(eps=None, clamp=None) -> None:
+    """Validate a projection: ``eps`` None or ``> 0``; ``clamp`` None or a ``(low, high)`` pair with ``low < high``
+    (``advnotes.attacks.check_clamp``, the package's one check of a box)."""
     if eps is not None:
         check_positive("eps", eps)
-    if clamp is not None:
-        try:
-            lo, hi = clamp
-        except (TypeError, ValueError):
-            raise ValueError(f"{name} must be None or a (low, high) pair, got {clamp!r}.") from None
-        if not isinstance(lo, torch.Tensor) and not isinstance(hi, torch.Tensor):
-            lo, hi = check_number(f"{name}'s low bound", lo), check_number(f"{name}'s high bound", hi)
-        if not lo < hi:
-            raise ValueError(f"{name} must satisfy low < high, got {clamp!r}.")
+    check_clamp(clamp)
 
 
 # ----------------------------------------------------------------------------- the attack as a function of theta

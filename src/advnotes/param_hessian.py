@@ -695,7 +695,7 @@ def seed_experiment(
             raise TypeError(f"runs[{name!r}]: jeff must be None or a dict of jeff_top_eig's knobs, got {run[1]!r}.")
     if (x_test is None) != (y_test is None):
         raise ValueError("pass both x_test and y_test, or neither.")
-    check_projection(None, box, name="box")
+    check_projection(None, box)
     if robust_accuracy is not None and not callable(robust_accuracy):
         raise TypeError(f"robust_accuracy must be None or a callable (model, x, y) -> float, got {robust_accuracy!r}.")
     out = {}
@@ -849,7 +849,7 @@ def onset_experiment(
     if not probes or not all(isinstance(p, (tuple, list)) and len(p) == 2 for p in probes):
         raise ValueError(f"probes must be a non-empty sequence of (steps, window) pairs, got {probes!r}.")
     frozen = check_bool("frozen", frozen)
-    check_projection(None, box, name="box")
+    check_projection(None, box)
     torch.manual_seed(seed)
     model = make_model(seed)
     train(model, x, y, lr=lr, steps=steps, attack=attack)
