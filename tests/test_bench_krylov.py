@@ -11,14 +11,6 @@ from local_modules import load_benchmark
 from advnotes import krylov
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def bench_krylov():
     return load_benchmark("bench_krylov")

@@ -19,14 +19,6 @@ ATTACK = dict(step_size=1.0, steps=3)
 PROJ = dict(step_size=0.3, steps=3, eps=0.1, clamp=(0.0, 1.0))
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def tiny(digits64):
     """A 64-6-10 float64 MLP (P = 460), briefly trained, and 48 digits: small enough for dense matrices."""
