@@ -312,3 +312,13 @@ def test_tables_and_comparison_lines():
     rec = claims.SCALED_CALM.measure([0.0, 0.1, 0.0, 0.1, 0.0])
     line = ch6.compare(rec)
     assert line.startswith("ch6-scaled-calm [digits-mlp]: predicted < 0.5") and line.endswith(rec.outcome)
+
+
+def test_a_diverging_run_stops_at_its_last_finite_weights():
+    x, y = data()
+    model = net()
+    log = ch6.adversarial_steps(model, x, y, lr=1e300, steps=20, attack=None)
+    assert log.diverged and len(log.lr) < 20
+    assert torch.isfinite(flat(model)).all()
+    calm = ch6.adversarial_steps(net(), x, y, lr=0.1, steps=3, attack=None)
+    assert not calm.diverged and len(calm.lr) == 3

@@ -156,6 +156,7 @@ class StepLog:
     update_norm: list = field(default_factory=list)
     curvature: list = field(default_factory=list)
     products: int = 0
+    diverged: bool = False
     loss: list = field(default_factory=list)
     updates: list = field(default_factory=list)
 
@@ -180,6 +181,8 @@ def adversarial_steps(
     ``scaled``: ``{"c": c, "every": E, "jeff": knobs of jeff_top_eig}``: every ``E`` steps
     ``mu_1 = Re`` of the top eigenvalue of ``J_eff`` (Arnoldi, warm-started), and
     ``eta_t = min(lr, c / mu_1)`` (``eq-ch6-scaled-step``); products are counted.
+    A non-finite loss or gradient stops the run before that step (``log.diverged``), so the model
+    keeps its last finite weights.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module (trained in place), got {type(model).__name__}.")
@@ -209,10 +212,19 @@ def adversarial_steps(
             per = per * equalising_weights(logits, y)
         loss = per.mean()
         grads = torch.autograd.grad(loss, params)
+        if not (torch.isfinite(loss) and all(bool(torch.isfinite(g).all()) for g in grads)):
+            log.diverged = True  # stop before the step: the model keeps its last finite weights
+            break
         with torch.no_grad():
+            backup = [p.clone() for p in params]
             for p, g in zip(params, grads, strict=True):
                 p.add_(g, alpha=-eta)
             update = -eta * torch.cat([g.reshape(-1) for g in grads])
+            if not all(bool(torch.isfinite(p).all()) for p in params):  # undo: keep the last finite weights
+                for p, b in zip(params, backup, strict=True):
+                    p.copy_(b)
+                log.diverged = True
+                break
         if prev is not None:
             denom = float(update.norm() * prev.norm())
             log.update_cos.append(float(update @ prev) / denom if denom > 0 else 0.0)
@@ -378,7 +390,9 @@ def seed_interventions_1_2(
     ``window``), ``{name}_cos`` and ``{name}_norm`` (mean cosine and update length there),
     ``{name}_clean`` and ``{name}_robust`` (test accuracies) and ``{name}_share``
     (:func:`decile_share` at the final weights); the scaled runs add ``{name}_products``,
-    ``{name}_lr`` (mean step) and ``{name}_eta_mu`` (the last ``eta_t Re mu_1``).
+    ``{name}_lr`` (mean step) and ``{name}_eta_mu`` (the last ``eta_t Re mu_1``). ``{name}_diverged``
+    is 1 for a run stopped by a non-finite loss: its statistics are then over the steps it took
+    (a run with fewer than two steps counts as zig-zagging), at its last finite weights.
     """
     model, pred_a, pred_b = seed_checkpoint(seed, x, y, make_model=make_model, attack=attack, jeff=jeff, **warmup)
     out = {"pred_A": pred_a, "pred_B": pred_b}
@@ -394,11 +408,13 @@ def seed_interventions_1_2(
     for name, options in runs.items():
         net = copy.deepcopy(model)
         log = adversarial_steps(net, x, y, lr=lr, steps=steps, attack=attack, **options)
+        out[f"{name}_diverged"] = float(log.diverged)
         delta = attack(net, x, y).detach()
         weights = equalising_weights(net(x + delta), y) if options.get("reweight") else None
-        out[f"{name}_neg"] = negative_share(log.update_cos, window=window)
-        out[f"{name}_cos"] = sum(log.update_cos[-window:]) / window
-        out[f"{name}_norm"] = sum(log.update_norm[-window:]) / window
+        cos, norms = log.update_cos[-window:], log.update_norm[-window:]  # shorter if it diverged
+        out[f"{name}_neg"] = negative_share(cos) if cos else 1.0  # no two steps: counted as a zig-zag
+        out[f"{name}_cos"] = sum(cos) / len(cos) if cos else -1.0
+        out[f"{name}_norm"] = sum(norms) / len(norms) if norms else 0.0
         out[f"{name}_share"] = decile_share(net, x + delta, y, weights=weights)
         out[f"{name}_clean"] = accuracy(net, x_test, y_test)
         out[f"{name}_robust"] = threat.robust_accuracy(net, x_test, y_test, **robust)
