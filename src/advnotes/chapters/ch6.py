@@ -181,8 +181,8 @@ def adversarial_steps(
     ``scaled``: ``{"c": c, "every": E, "jeff": knobs of jeff_top_eig}``: every ``E`` steps
     ``mu_1 = Re`` of the top eigenvalue of ``J_eff`` (Arnoldi, warm-started), and
     ``eta_t = min(lr, c / mu_1)`` (``eq-ch6-scaled-step``); products are counted.
-    A non-finite loss or gradient stops the run before that step (``log.diverged``), so the model
-    keeps its last finite weights.
+    A non-finite loss, gradient or weight, or non-finite logits after a step, stop the run
+    (``log.diverged``) with the model at the last weights whose logits were finite.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module (trained in place), got {type(model).__name__}.")
@@ -197,7 +197,7 @@ def adversarial_steps(
         check_positive("scaled['c']", scaled["c"])
         check_positive("scaled['every']", scaled["every"], integer=True)
     params = [p for p in model.parameters() if p.requires_grad]
-    log, prev, eta, v0 = StepLog(), None, float(lr), None
+    log, prev, eta, v0, backup = StepLog(), None, float(lr), None, None
     for t in range(steps):
         if scaled is not None and t % scaled["every"] == 0:
             mu, vecs, n = ph.jeff_top_eig(model, x, y, **scaled["jeff"], k=1, tol=1e-2, v0=v0)
@@ -205,6 +205,15 @@ def adversarial_steps(
             mu1 = float(mu[0].real)
             log.curvature.append(mu1)
             eta = min(float(lr), scaled["c"] / mu1) if mu1 > 0 else float(lr)
+        if backup is not None:
+            with torch.no_grad():
+                finite = bool(torch.isfinite(model(x)).all())
+            if not finite:  # the last step threw the logits out of range: undo it and stop
+                with torch.no_grad():
+                    for p, b in zip(params, backup, strict=True):
+                        p.copy_(b)
+                log.diverged = True
+                break
         x_in = x if attack is None else x + attack(model, x, y).detach()
         logits = model(x_in)
         per = F.cross_entropy(logits, y, reduction="none")
