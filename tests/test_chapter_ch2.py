@@ -235,6 +235,16 @@ def test_tilt_rows_and_error():
     e1 = theory.energy_on_top(tilts[0]["eigvecs"], tilts[0]["g"], 1)
     assert rows[0]["E_1(g)"] == pytest.approx(float(e1.median()))
     assert rows[1]["seed"] == 1
+    # an input whose gradient and untilted coefficients both lie on the first direction (0/0) is left out
+    t = {k: v.clone() for k, v in tilts[0].items()}
+    t["a"][0] = 0.0
+    t["a"][0, 0] = 1.0
+    t["g"][0] = t["eigvecs"][0, :, 0]
+    ratio = (1 - theory.energy_on_top(t["eigvecs"], t["g"], 1)) / (1 - t["a"][:, 0] ** 2 / (t["a"] ** 2).sum(1))
+    assert math.isnan(float(ratio[0])) or abs(float(ratio[0])) > 0  # 0/0 (or round-off) at input 0
+    row = ch2.tilt_rows([0], [t])[0]
+    assert math.isfinite(row["tilted/untilted off"])
+    assert row["tilted/untilted off"] == pytest.approx(float(ratio[1:][~ratio[1:].isnan()].median()), rel=0.2)
 
 
 def test_pgd_records_on_the_cnn_setting():

@@ -378,7 +378,8 @@ def tilt_error(models, x: torch.Tensor, y: torch.Tensor, tilts) -> float:
 def tilt_rows(seeds, tilts, *, spread: float = claims.SPREAD_GRADIENT) -> list[dict]:
     """Section 2.9, per seed: median ``E_1(g)``, the untilted share ``a_1^2/|a|^2``, median
     ``lambda_2/lambda_1``, the number of inputs with ``E_1(g) < spread``, and the median factor
-    ``(1 - E_1(g)) / (1 - a_1^2/|a|^2)`` by which the tilt shrinks the share off ``v_1``."""
+    ``(1 - E_1(g)) / (1 - a_1^2/|a|^2)`` by which the tilt shrinks the share off ``v_1`` (inputs where
+    both shares are 1 to round-off, 0/0, are left out of that median)."""
     rows = []
     for seed, tilt in zip(seeds, _check_tilts(tilts)):
         e1 = theory.energy_on_top(tilt["eigvecs"], tilt["g"], 1)
@@ -390,7 +391,7 @@ def tilt_rows(seeds, tilts, *, spread: float = claims.SPREAD_GRADIENT) -> list[d
                 "untilted": float(untilted.median()),
                 "lam_2/lam_1": float((tilt["eigvals"][:, 1] / tilt["eigvals"][:, 0]).median()),
                 f"E_1(g)<{spread:g}": int((e1 < spread).sum()),
-                "tilted/untilted off": float(((1 - e1) / (1 - untilted)).median()),
+                "tilted/untilted off": float(((1 - e1) / (1 - untilted)).nanmedian()),
             }
         )
     return rows
