@@ -139,7 +139,9 @@ def test_verdict_counts_identities_apart_from_claims():
         [EXACT.check(1e-15), UP.measure([0.8] * 4 + [0.81]), UP.measure([0.2] * 4 + [0.21], regime="large s")]
     )
     assert text.splitlines()[0] == "Identities: 1 of 1 verified against their stated tolerances."
-    assert text.splitlines()[1] == "Claims: 2 records (1 holds, 1 not reproduced); as 1 claims: 1 holds in a regime."
+    assert text.splitlines()[1] == (
+        "Claims: 2 records (1 holds, 1 not reproduced); by setting, digits-mlp: 1 claims, 1 holds in a regime."
+    )
     with pytest.raises(ValueError):
         cl.verdict([])
 
@@ -291,7 +293,7 @@ def test_controls_are_counted_apart_from_claims(tmp_path):
     recs = [UP.measure([0.8] * 4 + [0.81]), CTRL.measure([0.1] * 4 + [0.11])]
     text = cl.verdict(recs)
     assert "Claims: 1 records (1 holds)" in text and "Controls (not counted as claims): 1 records (1 holds)." in text
-    assert "[control holds]" in text
+    assert "[control holds, digits-mlp]" in text
     assert cl.counts(recs) == {"identities": 0, HOLDS: 1, INCONCLUSIVE: 0, NOT_REPRODUCED: 0, "controls": 1}
     assert "| book (control) |" in cl.group_table(recs)
     with pytest.raises(ValueError, match="control"):

@@ -349,7 +349,7 @@ class Claim:
         what = "control " if self.spec.control else ""
         lo, hi = self.ci
         return (
-            f"[{what}{self.outcome}{where}] {self.spec.reading}\n"
+            f"[{what}{self.outcome}, {self.setting}{where}] {self.spec.reading}\n"
             f"    {self.spec.statistic}: {_fmt(self.estimate)}, {self.level:.0%} CI [{_fmt(lo)}, {_fmt(hi)}] "
             f"over {len(self.per_seed)} seeds; threshold {self.spec.direction} {_fmt(self.spec.threshold)} "
             f"({self.spec.reason})"
@@ -424,10 +424,13 @@ def verdict(records) -> str:
     if cls:
         counts = {o: sum(c.outcome == o for c in cls) for o in OUTCOMES}
         head = ", ".join(f"{n} {o}" for o, n in counts.items() if n)
-        groups = _groups(cls)
-        gcounts = {o: sum(paper_outcome(g) == o for g in groups.values()) for o in GROUP_OUTCOMES}
-        ghead = ", ".join(f"{n} {o}" for o, n in gcounts.items() if n)
-        lines.append(f"Claims: {len(cls)} records ({head}); as {len(groups)} claims: {ghead}.")
+        per_setting = []
+        for setting in [s for s in SETTINGS if any(c.setting == s for c in cls)]:
+            groups = _groups([c for c in cls if c.setting == setting])
+            gcounts = {o: sum(paper_outcome(g) == o for g in groups.values()) for o in GROUP_OUTCOMES}
+            ghead = ", ".join(f"{n} {o}" for o, n in gcounts.items() if n)
+            per_setting.append(f"{setting}: {len(groups)} claims, {ghead}")
+        lines.append(f"Claims: {len(cls)} records ({head}); by setting, " + "; ".join(per_setting) + ".")
     if ctl:
         counts = {o: sum(c.outcome == o for c in ctl) for o in OUTCOMES}
         head = ", ".join(f"{n} {o}" for o, n in counts.items() if n)
