@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 
-from advnotes import config, operators, theory
+from advnotes import config, operators, stats, theory
 from advnotes import param_hessian as ph
 from advnotes.attacks import gradient_ascent, pgd_l2, pgd_linf, random_direction
 from advnotes.curvature import input_hessian, input_hessian_eig
@@ -189,10 +189,10 @@ def test_solvers_return_results_on_the_model_device(digits64):
 
 def test_first_crossing_accepts_tensors():
     s, v = np.array([0.1, 1.0, 10.0]), np.array([1e-6, 1e-3, 1.0])
-    ref = theory.first_crossing(s, v, 1e-2)
-    assert theory.first_crossing(torch.tensor(s), torch.tensor(v), 1e-2) == ref
+    ref = stats.first_crossing(s, v, 1e-2)
+    assert stats.first_crossing(torch.tensor(s), torch.tensor(v), 1e-2) == ref
     with pytest.raises(ValueError):
-        theory.first_crossing(torch.tensor(s), torch.tensor(v[:2]), 1e-2)
+        stats.first_crossing(torch.tensor(s), torch.tensor(v[:2]), 1e-2)
 
 
 def test_seeded_cpu_generator_gives_the_same_start_for_any_data_device(digits64, trained_mlp):

@@ -49,7 +49,6 @@ from .attacks import check_steps
 from .curvature import input_hessian_eig
 from .linear_regions import gate_pattern
 from .models import flat_params
-from .stats import GrowthFit, fit_growth, rank_correlation  # re-exported until the final sweep (renames.md)
 from .validation import (
     check_array,
     check_bool,
@@ -64,7 +63,6 @@ from .validation import (
 )
 
 __all__ = [
-    "GrowthFit",
     "SampleStats",
     "adversarial_term_norm",
     "asymptotic_slope",
@@ -72,7 +70,6 @@ __all__ = [
     "confidence",
     "confidence_groups",
     "finite_m_slope",
-    "fit_growth",
     "gate_flips",
     "gradient_shares",
     "group_log_ratio",
@@ -84,7 +81,6 @@ __all__ = [
     "linearised_term_norm",
     "param_grad_norm",
     "per_sample_param_grads",
-    "rank_correlation",
     "sample_stats",
     "training_shares",
 ]

@@ -30,7 +30,6 @@ from torch import nn
 
 from .attacks import check_steps, gradient_ascent_path
 from .linear_regions import local_linear_map
-from .stats import binned_median, cosine, first_crossing  # re-exported until the final sweep (renames.md)
 from .validation import (
     check_array,
     check_finite,
@@ -46,13 +45,9 @@ __all__ = [
     "perturbation_closed_form",
     "perturbation_flow",
     "iterate_quadratic_attack",
-    "gradient_ascent_path",
     "energy_on_top",
-    "cosine",
     "logit_margin_flow",
     "two_logit_flow",
-    "binned_median",
-    "first_crossing",
     "gradient_tilt",
     "lambda_max_affine",
     "offtop_ratio",

@@ -27,7 +27,6 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from .models import flat_params  # noqa: F401  (re-exported until the final sweep, renames.md)
 from .stats import cosine
 from .validation import (
     check_bool,
@@ -483,7 +482,7 @@ class _StackedMembers:
         return torch.cat([g.reshape(self.size, -1) for g in grads], dim=1)
 
     def in_member_order(self, t: torch.Tensor) -> torch.Tensor:
-        """An ``(S, P)`` tensor laid out like ``flat``, with each row in the order of ``flat_params(member)``."""
+        """An ``(S, P)`` tensor laid out like ``flat``, each row in the order of ``models.flat_params(member)``."""
         return t if self.member_order is None else t.index_select(1, self.member_order)
 
     def write_back(self, members: list[nn.Module]) -> None:
