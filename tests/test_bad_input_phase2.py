@@ -970,8 +970,10 @@ ACCEPTED = [
     ),
     (
         "attacks.gradient_ascent_path",
-        lambda: sorted(advnotes.attacks.gradient_ascent_path(*NET(), step_size=0.1, record=np.array([2, 0, 1])))
-        == [0, 1, 2],
+        lambda: (
+            sorted(advnotes.attacks.gradient_ascent_path(*NET(), step_size=0.1, record=np.array([2, 0, 1])))
+            == [0, 1, 2]
+        ),
     ),
     (
         "training.train",

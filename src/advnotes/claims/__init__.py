@@ -33,7 +33,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..stats import roundoff, t_interval  # noqa: F401  (the one home of both; names kept for the chapters until the sweep)
+from ..stats import roundoff, t_interval  # the one home of both (claims uses them)
 
 HOLDS = "holds"
 INCONCLUSIVE = "inconclusive"
