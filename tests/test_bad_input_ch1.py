@@ -165,6 +165,12 @@ CASES = [
     case(P + "identity_rows", A({"psd": 0.0}), T, "errors must map IdentitySpec"),
     case(P + "outcome_rows", A(["x"]), T, "records must hold"),
     case(P + "differing", A([{"claim": "x"}]), T, "rows must be the list returned by outcome_rows"),
+    case(P + "differing_text", A([{"claim": "x"}]), T, "rows must be the list returned by outcome_rows"),
+    case(P + "beyond_bounds", A({"n_all": [1]}, {"x": 1}), E, "base must be the dict returned by baseline_stats"),
+    case(P + "beyond_bounds", A([], {"n_all": [1]}), T, "stat must be the non-empty dict"),
+    case(P + "match_gaps", A([], _y()), T, "curv must be a non-empty list of Spectrum"),
+    case(P + "confident_share_rows", A({}), T, "stats must be the non-empty dict"),
+    case(P + "confident_share_rows", A({"digits-mlp": {"n_all": [1]}}), E, r"stats\[setting\] must be the dict"),
     case(
         P + "dense_tolerance",
         lazy(lambda: ((_net(), _x(), _y(), torch.zeros(2, 3, 3)), {})),

@@ -258,6 +258,9 @@ def test_record_identities_on_a_small_cnn_setting():
     assert set(out.errors) == set(claims.IDENTITIES)
     assert all(err <= spec.tolerance for spec, err in out.errors.items())
     assert [r.setting for r in ev.records] == ["mnist1d-cnn"] * len(claims.IDENTITIES)
+    n_seen = {r.name: r.measured["n_inputs_per_seed"] for r in ev.records}
+    assert n_seen["ch1-closed-form"] == n_seen["ch1-autograd"] == 4  # only the first n_check inputs compared
+    assert n_seen["ch1-psd"] == n_seen["ch1-rank"] == 16
     assert len(out.curv) == 2 and len(out.maps) == 2 and out.linearity[0]["step"].startswith("random")
     rows = pipeline.identity_rows(out.errors)
     assert all(r["holds"] for r in rows) and len(rows) == len(claims.IDENTITIES)
@@ -307,3 +310,58 @@ def test_plot_and_wrap():
     assert len(rows) == 1 and set(above) == {"all", "unconfident", "misclassified"}
     cap = pipeline.caption_rows(pipeline.curvature_stats(curv, y))
     assert [r["inputs"] for r in cap] == ["all test inputs", "misclassified"]
+
+
+def test_beyond_bounds_is_the_paired_difference_and_is_recorded_with_base():
+    nets, (x, y) = [_mlp(s) for s in range(5)], _data(n=64, image=False)
+    curv = pipeline.spectra(nets, x, y)
+    maps = [local_linear_map(m, x) for m in nets]
+    stat, base = pipeline.curvature_stats(curv, y), pipeline.baseline_stats(curv, maps, y, range(5))
+    gaps = pipeline.beyond_bounds(stat, base)
+    for key in ("unconfident", "wrong"):
+        expect = np.asarray(stat[f"rho_uncertainty_{key}"]) - np.asarray(base[f"rho_uncertainty_{key}"])
+        np.testing.assert_allclose(gaps[key], expect, rtol=0, atol=0)
+    missing = pipeline.beyond_bounds({"n_all": [1, 1]}, {"n_all": [1, 1]})
+    assert all(np.isnan(v) for v in missing["wrong"])
+    ev = Evidence(chapter=1)
+    out = pipeline.record_claims(ev, curv, y, setting="mnist1d-cnn", base=base)
+    assert len(out) == 9
+    named = [o for o in out if not isinstance(o, str) and o.name == claims.CURVATURE_BEYOND_BOUNDS.name]
+    for rec in named:
+        key = "unconfident" if rec.regime == pipeline.UNCONFIDENT else "wrong"
+        assert list(rec.per_seed) == pytest.approx(gaps[key], abs=1e-6)  # records keep 6 digits
+
+
+def test_match_gaps_against_a_brute_force_loop():
+    nets, (x, y) = [_mlp(0)], _data(n=64, image=False)
+    curv = pipeline.spectra(nets, x, y)
+    p = curv[0].probs.numpy().copy()
+    # make the first three inputs confidently wrong by hand: a labelled class far from the argmax
+    y_cw = y.clone()
+    y_cw[:3] = torch.as_tensor((p[:3].argmax(1) + 1) % 10)
+    p[:3] = 0.001
+    p[np.arange(3), (p[:3].argmax(1))] = 0.991
+    curv = [curv[0]._replace(probs=torch.as_tensor(p))]
+    unc = claims.uncertainty(p)
+    correct, cw = p.argmax(1) == y_cw.numpy(), (p.argmax(1) != y_cw.numpy()) & (p.max(1) >= claims.CONFIDENT)
+    per_input = []
+    for i in np.flatnonzero(cw):
+        d = sorted(abs(np.log(unc[i]) - np.log(unc[j])) for j in np.flatnonzero(correct & (unc > 0)))
+        per_input.append(np.mean(d[: claims.K_MATCH]))
+    assert pipeline.match_gaps(curv, y_cw) == [pytest.approx(np.median(per_input))]
+    assert np.isnan(pipeline.match_gaps(curv, p.argmax(1))[0])  # nothing wrong: no gap
+
+
+def test_confident_share_rows_and_differing_text():
+    stat = {"n_all": [10, 10], "n_wrong": [4, 2], "n confidently wrong": [1, 2]}
+    row = pipeline.confident_share_rows({"digits-mlp": stat})[0]
+    assert row["confident share (mean)"] == pytest.approx((0.25 + 1.0) / 2) and row["range"] == (0.25, 1.0)
+    spec = claims.TOP_EIGENVALUE_SHARE
+    recs = [
+        spec.measure([0.9, 0.8, 0.85, 0.9, 0.95], setting="digits-mlp", regime=pipeline.ALL),
+        spec.measure([0.2, 0.3, 0.25, 0.2, 0.3], setting="mnist1d-cnn", regime=pipeline.ALL),
+    ]
+    text = pipeline.differing_text(pipeline.outcome_rows(recs))
+    assert text.startswith("1 of 1 claim records differ") and "not reproduced (0.25) on mnist1d-cnn" in text
+    same = pipeline.outcome_rows([recs[0], spec.measure([0.9] * 4 + [0.8], setting="mnist1d-cnn", regime=pipeline.ALL)])
+    assert pipeline.differing_text(same).startswith("No claim record's outcome differs")

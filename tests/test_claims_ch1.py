@@ -213,11 +213,14 @@ def test_summary_reports_regimes_groups_and_whose_claim():
     ]
     text = claims.summary(recs)
     assert text.splitlines()[0].startswith("1 of 1 identity records verified (1 setting)")
-    assert f"- {REGIME} (book's claim, ch1-curvature-vs-uncertainty): " in text
+    assert f"- digits-mlp: {REGIME} (book's claim, ch1-curvature-vs-uncertainty): " in text
     assert "digits-mlp, all: holds; digits-mlp, unconfident: not reproduced" in text
-    assert f"- {HOLDS} (book's claim, ch1-top-eigenvalue-share): the top eigenvalue" in text
+    assert f"- digits-mlp: {HOLDS} (book's claim, ch1-top-eigenvalue-share): for the p" in text
     assert "(book's claim, ch1-confident-wrong-like-correct)" in text and "(digits-mlp, matched: holds)" in text
-    assert f"- {HOLDS} (control, ch1-top-share-set-by-p): control:" in text
+    assert f"- digits-mlp: {HOLDS} (control, ch1-top-share-set-by-p): control:" in text
+    # one outcome per setting, never pooled across settings (referee ch1, item 5)
+    two = claims.summary(recs[1:3] + [claims.CURVATURE_VS_UNCERTAINTY.measure([0.6] * 5, setting="mnist1d-cnn")])
+    assert f"- digits-mlp: {REGIME}; mnist1d-cnn: {NOT_REPRODUCED} (book's claim" in two
     assert text.splitlines()[-1] == "Claim records: 3 hold, 0 inconclusive, 1 not reproduced; 1 control records apart."
     assert recs[2].outcome == NOT_REPRODUCED
 

@@ -786,11 +786,86 @@ def untrained_rows(setting: Setting, seeds, x, y) -> tuple[list[dict], float]:
 # --------------------------------------------------------------------------- records
 
 
-def record_claims(evidence: Evidence, curv: list[Spectrum], y, *, setting: str) -> list:
+def beyond_bounds(stat: dict, base: dict) -> dict[str, list[float]]:
+    """Section 1.6: per regime ("unconfident", "wrong"), per seed, observed rho minus the bounds-only rho.
+
+    The statistic of ``claims.ch1.CURVATURE_BEYOND_BOUNDS``: ``stat`` from ``curvature_stats``,
+    ``base`` from ``baseline_stats`` (eq-lambda-bound, eq-lambda-lower); ``nan`` where a seed has
+    too few inputs in the regime.
+    """
+    _check_dict("stat", stat, "curvature_stats", keys=("n_all",))
+    _check_dict("base", base, "baseline_stats", keys=("n_all",))
+    out = {}
+    for key in ("unconfident", "wrong"):
+        nan = [float("nan")] * len(stat["n_all"])
+        obs, bl = stat.get(f"rho_uncertainty_{key}", nan), base.get(f"rho_uncertainty_{key}", nan)
+        out[key] = [float(o - b) for o, b in zip(obs, bl)]
+    return out
+
+
+def match_gaps(curv: list[Spectrum], y, *, k: int = claims.K_MATCH) -> list[float]:
+    """Section 1.6: per seed, the median over confidently wrong inputs of their mean ``|Delta log(1 - max p)|``
+    to their ``k`` matched correct inputs (how well ``claims.ch1.matched_log_ratio`` matches); ``nan``
+    where a seed has no confidently wrong input or fewer than ``k`` correct ones.
+    """
+    curv = _check_curv(curv)
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be an integer >= 1, got {k!r}.")
+    y_np = to_numpy(y)
+    out = []
+    for s in curv:
+        p = to_numpy(s.probs)
+        unc, correct = claims.uncertainty(p), p.argmax(axis=1) == y_np
+        cw, pool = ~correct & (p.max(axis=1) >= claims.CONFIDENT), correct & (unc > 0)
+        if cw.sum() < 1 or pool.sum() < k:
+            out.append(float("nan"))
+            continue
+        gaps = np.abs(np.log(unc[cw])[:, None] - np.log(unc[pool])[None, :])
+        out.append(float(np.median(np.sort(gaps, axis=1)[:, :k].mean(axis=1))))
+    return out
+
+
+def confident_share_rows(stats: dict) -> list[dict]:
+    """Section 1.8: per setting, the share of misclassified inputs that are confidently wrong (range over seeds).
+
+    ``stats``: ``{setting: curvature_stats(...)}``. Shares, not counts: the test sets differ in size.
+    """
+    _check_dict("stats", stats, "{setting: curvature_stats(...)}")
+    rows = []
+    for name, stat in stats.items():
+        _check_dict("stats[setting]", stat, "curvature_stats", keys=("n_all", "n_wrong", "n confidently wrong"))
+        share = np.asarray(stat["n confidently wrong"], float) / np.maximum(np.asarray(stat["n_wrong"], float), 1)
+        rows.append(
+            {
+                "setting": name,
+                "test inputs": int(stat["n_all"][0]),
+                "misclassified per seed": f"{min(stat['n_wrong'])}-{max(stat['n_wrong'])}",
+                "confident share (mean)": float(share.mean()),
+                "range": (float(share.min()), float(share.max())),
+            }
+        )
+    return rows
+
+
+def differing_text(rows: list[dict]) -> str:
+    """Section 1.8: the sentence naming the records of ``outcome_rows`` whose outcomes differ (from ``differing``)."""
+    from ..settings import NAMES
+
+    diff = differing(rows)
+    if not diff:
+        return f"No claim record's outcome differs between {NAMES[0]} and {NAMES[1]} in this run."
+    parts = [f"{r['claim']} ({r['regime']}): {r[NAMES[0]]} on {NAMES[0]}, {r[NAMES[1]]} on {NAMES[1]}" for r in diff]
+    return f"{len(diff)} of {len(rows)} claim records differ in outcome between the settings in this run: " + (
+        "; ".join(parts) + "."
+    )
+
+
+def record_claims(evidence: Evidence, curv: list[Spectrum], y, *, setting: str, base: dict | None = None) -> list:
     """Sections 1.5-1.6: measure and keep every claim of ``claims.ch1`` for one setting; return the records.
 
     The statistics are those of the digits sections (``top_shares``,
-    ``curvature_stats``); a regime that some seed cannot measure (no confidently
+    ``curvature_stats``; with ``base`` from ``baseline_stats`` also ``beyond_bounds``); a regime that some seed cannot
+    measure (no confidently
     wrong input, say) is skipped and named in the returned list by a sentence instead of
     a record (``measure_or_skip``).
     """
@@ -814,6 +889,12 @@ def record_claims(evidence: Evidence, curv: list[Spectrum], y, *, setting: str) 
                 measured=n,
             )
         )
+    if base is not None:
+        for key, gap in beyond_bounds(stat, base).items():
+            regime = UNCONFIDENT if key == "unconfident" else WRONG
+            n = {"n_inputs": stat[f"n_{key}"]}
+            spec = claims.CURVATURE_BEYOND_BOUNDS
+            out.append(measure_or_skip(evidence, spec, gap, setting=setting, regime=regime, measured=n))
     sizes = {"n_confidently_wrong": stat["n confidently wrong"], "k_match": claims.K_MATCH}
     out.append(
         measure_or_skip(
@@ -875,8 +956,10 @@ def record_identities(evidence: Evidence, models, split, *, setting: str, n_chec
     curv = spectra(models, x, y)
     errors.update(spectrum_errors(curv))
     errors.update(bound_errors(curv, maps))
+    n_closed = min(int(n_check), len(x))  # the two closed-form checks compare the first n_check inputs only
     for spec, err in errors.items():
-        evidence.identity(spec, err, setting=setting, measured={"n_inputs_per_seed": len(x)})
+        n = n_closed if spec in (claims.CLOSED_FORM, claims.AUTOGRAD) else len(x)
+        evidence.identity(spec, err, setting=setting, measured={"n_inputs_per_seed": n})
     return SettingCheck(errors, linearity_rows(runs), curv, maps)
 
 
