@@ -89,6 +89,7 @@ CASES = [
     case("chapters.ch4.differences", A(None, []), T, "records must be a list"),
     case("chapters.ch4.pgd_decomposition", A(np.ones(3)), T, "data must be the SeedData"),
     case("chapters.ch4.checkpoint_curvature", A(None, "digits-mlp"), T, "data must be the SeedData"),
+    case("chapters.ch4.paired_follows_difference", A(None), T, "data must be the SeedData"),
     case(
         "chapters.ch4.end_of_training",
         A("net", None, None, attack=None, jeff={}, lr=0.1, steps=1, window=1),

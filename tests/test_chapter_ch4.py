@@ -165,8 +165,9 @@ def test_oscillation_follows_and_m_growth_records():
     obs_std = np.array([0.2, 0.21, 0.19, 0.2, 0.2])
     obs = np.array([0.1, 0.12, 0.11, 0.1, 0.13])
     frozen = obs * 1.5
-    data = _synthetic(obs_std, pred, obs, frozen, pred, pred)
+    data = _synthetic(obs_std, pred, obs, frozen, frozen, pred)  # frozen onset = its prediction: control holds
     ev, control, *_ = _controls_and_onsets(data, setting="mnist1d-cnn")
+    assert control[claims.CONTROL_FROZEN_ASCENT.name].outcome == "holds"
     (osc,) = ch4.oscillation_records(ev, data, {"gradient ascent": "r"}, key="p30:obs", setting="mnist1d-cnn")
     np.testing.assert_allclose(osc.per_seed, obs / obs_std, rtol=1e-5)
     assert osc.setting == "mnist1d-cnn" and osc.outcome == "holds"
@@ -278,3 +279,71 @@ def test_width_sweep_rows_and_means():
     again = ch4.end_of_training(make_model(8, 1), x, y, attack=attack, jeff=knobs, lr=0.3, steps=12, window=4)
     first = ch4.end_of_training(make_model(8, 0), x, y, attack=attack, jeff=knobs, lr=0.3, steps=12, window=4)
     assert means[8]["eta_mu"] == pytest.approx(0.3 * (again["mu_re"] + first["mu_re"]) / 2, rel=1e-6)
+
+
+def test_follows_records_are_gated_by_the_frozen_control():
+    """A delta-frozen control that does not hold: ch4-delta-follows is not recorded (section 4.10)."""
+    pred = np.full(5, 0.2)
+    obs_std = pred * np.array([1.02, 0.98, 1.0, 1.01, 0.99])
+    obs = np.array([0.1, 0.12, 0.11, 0.1, 0.13])
+    pred_a = np.full(5, 0.3)
+    data = _synthetic(obs_std, pred, obs, pred_a * 0.5, pred_a, pred)  # frozen misses pred_A by half
+    ev, control, *_ = _controls_and_onsets(data)
+    assert control[claims.CONTROL_FROZEN_ASCENT.name].outcome == "not reproduced"
+    attacks = {"gradient ascent": ("r", claims.CONTROL_FROZEN_ASCENT.name)}
+    assert ch4.follows_records(ev, data, attacks, control, key="p30:obs") == []
+    assert not [r for r in ev.records if r.spec is claims.DELTA_FOLLOWS]
+
+
+def test_paired_follows_difference_matches_numpy_and_scipy():
+    from scipy import stats as scipy_stats
+
+    live_a, frozen_a = np.array([0.1, 0.12, 0.11, 0.1, 0.13]), np.array([0.15, 0.16, 0.17, 0.15, 0.2])
+    live_p, frozen_p = np.array([0.2, 0.21, 0.19, 0.2, 0.22]), np.array([0.25, 0.3, 0.2, 0.28, 0.26])
+    seeds = [
+        {
+            "gradient ascent": {"p30:obs": live_a[i], "frozen:obs": frozen_a[i]},
+            "PGD": {"p30:obs": live_p[i], "frozen:obs": frozen_p[i]},
+        }
+        for i in range(5)
+    ]
+    got = ch4.paired_follows_difference(ch4.SeedData([], seeds))
+    diff = live_a / frozen_a - live_p / frozen_p
+    np.testing.assert_allclose(got["per_seed"], diff, rtol=1e-12)
+    half = scipy_stats.t.ppf(0.975, 4) * diff.std(ddof=1) / np.sqrt(5)
+    assert got["mean"] == pytest.approx(diff.mean(), rel=1e-12)
+    assert (got["low"], got["high"]) == pytest.approx((diff.mean() - half, diff.mean() + half), rel=1e-9)
+
+
+def test_checkpoint_curvature_predicted_ratio():
+    seeds = [
+        {
+            "standard": {"p30:obs": 0.2, "lam1": 10.0 + i},
+            "gradient ascent": {"p30:obs": 0.1, "lam1": 8.0, "mu1": 20.0},
+        }
+        for i in range(5)
+    ]
+    row = ch4.checkpoint_curvature(ch4.SeedData([], seeds), "digits-mlp")
+    assert row["pred. ratio"] == ch4.mean_sd(np.array([(10.0 + i) / 20.0 for i in range(5)]))
+    assert row["onset ratio"].startswith("0.50")
+
+
+def test_width_sweep_without_onset_reports_the_end_only():
+    x, y = _data(32)
+    x = x.float()
+    attack, knobs = _small_ascent()
+
+    def make_model(width, seed):
+        torch.manual_seed(seed)
+        return mlp(6, (width,), 3)
+
+    rows, means = ch4.width_sweep(
+        (4,), [0, 1], x, y, make_model=make_model, attack=attack, jeff=knobs, lr=0.3, steps=12, window=4
+    )
+    assert "onset eta" not in rows[0] and "obs_pred_b" not in means[4]
+    ends = [
+        ch4.end_of_training(make_model(4, s), x, y, attack=attack, jeff=knobs, lr=0.3, steps=12, window=4)
+        for s in (0, 1)
+    ]
+    ratio = np.mean([e["mu_re"] / e["lam_fixed"] for e in ends])
+    assert means[4]["mu_over_lam"] == pytest.approx(ratio, rel=1e-6)

@@ -19,11 +19,13 @@ from torch import nn
 
 from .. import param_hessian as ph
 from ..claims import ch4 as claims
+from ..stats import t_interval
 from ..training import train
 from ..validation import check_positive, check_seed
 
 __all__ = [
     "SeedData",
+    "paired_follows_difference",
     "mean_sd",
     "onset_formula_error",
     "fd_update",
@@ -308,11 +310,17 @@ def oscillation_records(evidence, data: SeedData, attacks: Mapping, *, key: str,
 
 
 def follows_records(evidence, data: SeedData, attacks: Mapping, control: Mapping, *, key: str, setting="digits-mlp"):
-    """ch4-delta-follows per attack (section 4.10): onset with delta recomputed / with delta frozen."""
+    """ch4-delta-follows per attack (section 4.10): onset with delta recomputed / with delta frozen.
+
+    Gated like ``judge_onsets``: an attack whose delta-frozen control (``control[gate]``) does not
+    hold is not recorded (its denominator, the frozen onset, is not shown to be found).
+    """
     _check_data(data)
     out = []
     for run, (regime, gate) in attacks.items():
         live, frozen = data.onset(run, key), data.onset(run, "frozen:obs")
+        if control[gate].outcome != "holds":
+            continue  # gated as judge_onsets: the ratio's denominator is not shown to be trusted
         out.append(
             evidence.claim(
                 claims.DELTA_FOLLOWS,
@@ -352,53 +360,56 @@ def width_sweep(
     lr: float,
     steps: int,
     window: int,
-    onset: Mapping,
+    onset: Mapping | None = None,
     probe=(30, 15),
 ) -> tuple[list[dict], dict]:
     """What changes with width (section 4.12): the same two experiments, for the paper's attack, per width.
 
     ``make_model(width, seed)``. Per width and seed: the end-of-training run at ``lr``
     (negative-cosine fraction over the last ``window`` steps, ``eta Re mu_1(J_eff)``,
-    ``eta lambda_1(H_thth)``) and, from the calm checkpoint of ``onset``, the observed onset over
-    Reading B's and Reading A's predictions (eq-ch4-onset). Returns the rows (one per width,
-    mean ± sd) and, per width, the means of ``neg_cos``, ``eta_mu`` and ``obs_pred_b``.
+    ``eta lambda_1(H_thth)``, their ratio ``Re mu_1 / lambda_1``) and, only when ``onset`` is given,
+    from its calm checkpoint the observed onset over Reading B's and Reading A's predictions
+    (eq-ch4-onset). Returns the rows (one per width, mean ± sd) and, per width, the means of
+    ``neg_cos``, ``eta_mu``, ``mu_over_lam`` (and ``obs_pred_b`` with ``onset``).
     """
     seeds = _check_seeds(seeds)
     rows, means = [], {}
     for width in widths:
         width = check_positive("width", width, integer=True)
         build = lambda s, w=width: make_model(w, s)  # noqa: E731
-        data = run_seeds(
-            seeds,
-            x,
-            y,
-            make_model=build,
-            runs={"ascent": (attack, dict(jeff))},
-            end=None,
-            onset={**onset, "frozen": False},
-            probes={"ascent": (tuple(probe),)},
-        )
         end = [
             end_of_training(build(s), x, y, attack=attack, jeff=jeff, lr=lr, steps=steps, window=window) for s in seeds
         ]
         end = {key: np.array([e[key] for e in end]) for key in end[0]}
-        obs = data.onset("ascent", f"p{probe[0]}:obs")
         means[width] = {
             "neg_cos": float(end["neg_cos"].mean()),
             "eta_mu": float(lr * end["mu_re"].mean()),
-            "obs_pred_b": float((obs / data.onset("ascent", "pred_B")).mean()),
+            "mu_over_lam": float((end["mu_re"] / end["lam_fixed"]).mean()),
         }
-        rows.append(
-            {
-                "width": width,
-                "neg. cos. (end)": mean_sd(end["neg_cos"]),
-                "eta*Re mu1 (end)": mean_sd(lr * end["mu_re"]),
-                "eta*lam1 fixed (end)": mean_sd(lr * end["lam_fixed"]),
-                "onset eta": mean_sd(obs, ".3f"),
-                "obs/pred B": mean_sd(obs / data.onset("ascent", "pred_B")),
-                "obs/pred A": mean_sd(obs / data.onset("ascent", "pred_A")),
-            }
-        )
+        row = {
+            "width": width,
+            "neg. cos. (end)": mean_sd(end["neg_cos"]),
+            "eta*Re mu1 (end)": mean_sd(lr * end["mu_re"]),
+            "eta*lam1 fixed (end)": mean_sd(lr * end["lam_fixed"]),
+            "Re mu1 / lam1 (end)": mean_sd(end["mu_re"] / end["lam_fixed"]),
+        }
+        if onset is not None:
+            data = run_seeds(
+                seeds,
+                x,
+                y,
+                make_model=build,
+                runs={"ascent": (attack, dict(jeff))},
+                end=None,
+                onset={**onset, "frozen": False},
+                probes={"ascent": (tuple(probe),)},
+            )
+            obs = data.onset("ascent", f"p{probe[0]}:obs")
+            means[width]["obs_pred_b"] = float((obs / data.onset("ascent", "pred_B")).mean())
+            row["onset eta"] = mean_sd(obs, ".3f")
+            row["obs/pred B"] = mean_sd(obs / data.onset("ascent", "pred_B"))
+            row["obs/pred A"] = mean_sd(obs / data.onset("ascent", "pred_A"))
+        rows.append(row)
     return rows, means
 
 
@@ -549,7 +560,8 @@ def checkpoint_curvature(
     The oscillation claim compares onsets; Reading B predicts each onset from the curvature of the
     step operator at its own checkpoint (eq-ch4-onset). The row shows lambda_1 of the clean Hessian
     at the standard checkpoint, lambda_1(H_thth) and Re mu_1(J_eff) at the attack's checkpoint, and
-    the ratio of observed onsets (adversarial / standard).
+    Reading B's predicted ratio of onsets per seed, ``lambda_1(standard) / Re mu_1(J_eff)``
+    (the ratio of ``2 / curvature``), and the ratio of observed onsets (adversarial / standard).
     """
     _check_data(data)
     return {
@@ -557,5 +569,22 @@ def checkpoint_curvature(
         "lam1 standard": mean_sd(data.onset("standard", "lam1"), ".1f"),
         "lam1(H_thth) attack": mean_sd(data.onset(attack, "lam1"), ".1f"),
         "Re mu1(J_eff) attack": mean_sd(data.onset(attack, "mu1"), ".1f"),
+        "pred. ratio": mean_sd(data.onset("standard", "lam1") / data.onset(attack, "mu1")),
         "onset ratio": mean_sd(data.onset(attack, key) / data.onset("standard", key)),
     }
+
+
+def paired_follows_difference(data: SeedData, *, key: str = "p30:obs", attacks=("gradient ascent", "PGD")) -> dict:
+    """Section 4.10: does the recompute effect single out J_eff? Per seed, live/frozen of the paper's
+    attack minus live/frozen of PGD (same seed, same checkpoint warm-up, same detector).
+
+    Only the paper's attack has a J_eff term (PGD: d delta / d theta = 0 a.e.), so a J_eff-specific
+    effect makes the difference negative. Returns the per-seed differences and their mean with a 95%
+    t-interval (``mean``, ``low``, ``high``); descriptive, not a record.
+    """
+    _check_data(data)
+    first, second = attacks
+    diff = data.onset(first, key) / data.onset(first, "frozen:obs")
+    diff = diff - data.onset(second, key) / data.onset(second, "frozen:obs")
+    mean, low, high = t_interval(diff)
+    return {"per_seed": diff, "mean": mean, "low": low, "high": high}
