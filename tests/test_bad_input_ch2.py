@@ -84,6 +84,8 @@ CASES = [
         "tables must be a list",
     ),
     case("chapters.ch2.decomposition_rows", A({"s": [1.0]}, {"v": "v"}), T, "tables must be a list"),
+    case("chapters.ch2.projection_active", A({"s": [1.0]}), T, "tables must be a list"),
+    case("chapters.ch2.projection_active", A([{"s": [1.0]}]), E, "must be a validity_table dict"),
     case("chapters.ch2.breakdown_records", A(None, {"s": [1.0]}, setting="digits-mlp"), T, "tables must be a list"),
     case(
         "chapters.ch2.strengthening_records",

@@ -170,6 +170,14 @@ def test_decomposition_rows_are_means_of_per_seed_medians():
         meds = [np.median(t["v"][(t["s"] >= lo) & (t["s"] <= hi)]) for t in tables]
         assert row["value"] == pytest.approx(np.mean(meds))
     assert rows[0]["s in"] == "[0, 1]"
+    # the cosine of the two terms only where the gate term is nonzero; n/a where it never is
+    for t in tables:
+        t["gate_term"] = np.where(t["s"] <= 1.0, 0.0, 1.0)
+        t["cos_terms"] = rng.normal(size=50)
+    rows = ch2.decomposition_rows(tables, {"cos_terms": "cos"}, bins=[(0.0, 0.9), (1.0, 3.0)])
+    assert rows[0]["cos"] == "n/a"
+    meds = [np.median(t["cos_terms"][(t["s"] >= 1.0) & (t["s"] <= 3.0)]) for t in tables]
+    assert rows[1]["cos"] == pytest.approx(np.mean(meds))
 
 
 def test_records_of_the_pipelines_carry_the_setting():
@@ -180,8 +188,12 @@ def test_records_of_the_pipelines_carry_the_setting():
     ev = Evidence(chapter=2)
     items = ch2.tracks_records(ev, tables, setting="mnist1d-cnn", inputs_per_seed=4)
     recs = [r for r in items if not isinstance(r, str)]
-    assert {r.name for r in recs} == {"ch2-tracks", "ch2-beats-linear"}
+    assert {r.name for r in recs} == {"ch2-tracks", "ch2-tracks-small-s", "ch2-beats-linear"}
     assert all(r.setting == "mnist1d-cnn" for r in recs)
+    # s <= 0.3 cannot tell the closed form from the null model: a control, not the paper claim
+    assert recs[0].name == "ch2-tracks-small-s" and recs[0].spec.control and recs[0].regime == "s <= 0.3"
+    assert {r.name for r in recs if r.regime == "0.3 <= s <= 1"} == {"ch2-tracks", "ch2-beats-linear"}
+    assert [r.name for r in recs if r.regime == "s >= 3"] == ["ch2-tracks"]
     # the per-seed values are the regime medians
     want = claims.regime_medians(tables, "err_real", hi=claims.S_SMALL)
     assert recs[0].per_seed == pytest.approx(want, rel=1e-5)
@@ -193,6 +205,56 @@ def test_records_of_the_pipelines_carry_the_setting():
         steps=[1, 2],
     )
     assert any("not measured" in str(item) for item in lines)
+
+
+def trend_table(rate_closed, seed):
+    """A fake validity table at alpha = 0.01 whose closed form falls like exp(-rate m) (the real
+    attack at half that rate)."""
+    ms = np.array([2, 4, 8, 16, 32, 64] * 3)
+    noise = 1 + 1e-3 * np.random.default_rng(seed).normal(size=len(ms))
+    return fake(
+        0.001 * ms,
+        np.zeros(len(ms)),
+        ms,
+        alpha=[0.01] * len(ms),
+        offtop_real=np.exp(-0.5 * rate_closed * ms) * noise,
+        offtop_closed=np.exp(-rate_closed * ms),
+    )
+
+
+def test_trend_records_skip_regimes_where_the_closed_form_predicts_less_than_the_minimal_effect():
+    steps = [1, 2, 4, 8, 16, 32, 64]
+    # closed form at m = 64: exp(-0.01 * 64) = 0.53 <= 0.9 -> recorded (slope ratio about 0.5)
+    ev = Evidence(chapter=2)
+    items = ch2.trend_records(ev, [trend_table(0.01, s) for s in range(5)], setting="digits-mlp", steps=steps)
+    recs = [r for r in items if not isinstance(r, str)]
+    assert len(recs) == 2 and recs[0].estimate == pytest.approx(0.5, abs=0.05)
+    # exp(-0.0005 * 64) = 0.97 > 0.9 -> not testable, not recorded
+    ev = Evidence(chapter=2)
+    items = ch2.trend_records(ev, [trend_table(0.0005, s) for s in range(5)], setting="digits-mlp", steps=steps)
+    assert not [r for r in items if not isinstance(r, str)] and not ev.records
+    assert sum("not testable" in str(i) for i in items) == 2
+
+
+def test_projection_active_and_the_ball_record():
+    s = np.array([0.5, 0.5, 0.5, 2.0, 4.0])
+    real, proj = [0.5, 0.6, 0.7, 0.8, 2.0], [0.5, 0.6, 0.7, 0.1, 2.0]
+    same = fake(s, np.zeros(5), [2] * 5, offtop_real=real, offtop_proj=proj)
+    moved = dict(same, offtop_proj=np.array([0.5, 0.9, 0.7, 0.8, 2.0]))
+    assert ch2.projection_active([same] * 5, lo=0.3, hi=1.0) == 0
+    assert ch2.projection_active([same] * 5) == pytest.approx(0.2)
+    assert ch2.projection_active([moved, same], lo=0.3, hi=1.0) == pytest.approx(1 / 6)
+    with pytest.raises(ValueError, match="no row"):
+        ch2.projection_active([same], lo=5.0, hi=6.0)
+    tables = [dict(same, offtop_closed=same["offtop_real"]) for _ in range(5)]
+    ev = Evidence(chapter=2)
+    items = ch2.strengthening_records(ev, tables, setting="mnist1d-cnn", eps=0.25, box=False)
+    assert any("not testable" in str(i) for i in items)
+    assert not any("ball" in r.regime for r in ev.records)
+    tables = [dict(moved, offtop_closed=same["offtop_real"]) for _ in range(5)]
+    ev = Evidence(chapter=2)
+    ch2.strengthening_records(ev, tables, setting="mnist1d-cnn", eps=0.25, box=False)
+    assert any("ball" in r.regime for r in ev.records)
 
 
 def test_comparison_rows_match_budgets_by_their_place_in_the_sweep():
@@ -259,6 +321,7 @@ def test_pgd_records_on_the_cnn_setting():
     items, rows = ch2.pgd_records(ev, nets, x, y, tilts, cnn)
     recs = [r for r in items if not isinstance(r, str)]
     assert len(recs) == len(cnn.eps_sweep) and set(rows) == set(cnn.eps_sweep)
+    assert all(r.name == "ch2-pgd-vs-fgsm" and r.spec.control for r in recs)
     assert all(r.setting == "mnist1d-cnn" for r in recs)
 
 
@@ -338,3 +401,9 @@ def test_accuracy_rows():
     assert row["test accuracy"] == pytest.approx(float((p.argmax(1) == y).double().mean()))
     assert row["median 1 - p_y"] == pytest.approx(float((1 - p[torch.arange(len(y)), y]).median()))
     assert math.isfinite(row["median 1 - p_y"])
+    ratios = []
+    for pi, yi in zip(p, y):
+        rivals = sorted((float(v) for j, v in enumerate(pi) if j != int(yi)), reverse=True)
+        ratios.append(rivals[1] / rivals[0])
+    lower_median = sorted(ratios)[(len(ratios) - 1) // 2]  # torch's median of an even count
+    assert row["median p_r2/p_r1"] == pytest.approx(lower_median)

@@ -241,8 +241,9 @@ def test_summary_per_setting_keeps_only_that_settings_claims():
     cnn = claims.summary(ev.records, setting="mnist1d-cnn")
     assert "Result 1 (at least 10% less off-top energy than the attack's first step): holds" in digits
     assert "Result 1 (at least 10% less off-top energy than the attack's first step): not reproduced" in cnn
-    # identities are kept whatever the setting; claims of the other setting are not
-    assert "7 of 7 identities verified" in cnn and "Closed form vs real attack: not measured" in cnn
+    # identities and claims of the other setting are left out
+    assert "7 of 7 identities verified." in digits and "Closed form vs real attack: not measured" in cnn
+    assert "0 of 0 identities verified (the others are setting-free mathematics)" in cnn
 
 
 def test_evidence_round_trip_re_decides_every_record(tmp_path):
@@ -271,3 +272,13 @@ def test_committed_evidence_file_agrees_with_the_declarations():
     # issue 11: the paper's claims of the chapter are measured in both settings
     for spec in (claims.TRACKS, claims.STRENGTHENS):
         assert {r.setting for r in recs if r.name == spec.name} == {"digits-mlp", "mnist1d-cnn"}
+    # records the paper's model cannot test are controls, never the paper claim
+    for r in recs:
+        if r.kind == "claim" and ("E_1(g) <" in r.regime or "PGD" in r.regime or r.regime == "s <= 0.3"):
+            assert r.spec.control and not r.spec.paper, r.name
+
+
+def test_controls_are_declared_as_controls():
+    for spec in (claims.TRACKS_SMALL_S, claims.STRENGTHENS_SPREAD, claims.PGD_VS_FGSM):
+        assert spec.control and not spec.paper and spec in claims.CLAIMS
+    assert claims.MIN_PREDICTED == claims.STRENGTHENS.threshold
