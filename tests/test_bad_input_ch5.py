@@ -46,6 +46,7 @@ CASES = [
     case("claims.ch5.log_ratio", A(["a"], [1.0]), T, "values_a must be numbers"),
     case("claims.ch5.split_counts", A("records"), T, "records must be a list"),
     case("claims.ch5.split_counts", A([1, 2]), T, "records must hold Identity/Claim records"),
+    case("claims.ch5.split_counts", lazy(lambda: ((_record(),), {"setting": "cifar"})), E, "unknown setting"),
     case("claims.ch5.relative_reduction", A("0.1", 0.05), E, "error_small must be a real number"),
     case("claims.ch5.relative_reduction", A(0.0, 0.0), E, "no error to reduce"),
     case("claims.ch5.relative_reduction", A(0.1, 2.0), E, "error_full must be an error rate"),

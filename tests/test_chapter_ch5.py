@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from advnotes import threat
 from advnotes.chapters import ch5 as pipe
+from advnotes.claims import ClaimSpec
 from advnotes.claims import ch5 as claims
 from advnotes.influence import confidence_groups
 from advnotes.models import cnn1d, mlp
@@ -255,3 +256,36 @@ def test_difference_text_prints_both_settings_and_where():
     text = pipe.difference_text(recs, row)
     assert "digits-mlp: holds" in text and "mnist1d-cnn: not reproduced" in text
     assert "discussed in section 5.7" in text and "[" in text
+
+
+def test_difference_text_names_each_records_own_statistic_and_marks_controls():
+    spec = dict(chapter=2, group="g-test", paper="", reading="r", reason="a test spec")
+    book = ClaimSpec(name="b-test", statistic="ratio", threshold=1.0, direction=">", **spec)
+    control = ClaimSpec(name="c-test", statistic="rho", threshold=-0.3, direction="<", control=True, **spec)
+    up, down = [2.0, 2.1, 1.9, 2.0, 2.2], [0.0, 0.1, -0.1, 0.0, 0.2]
+    recs = [
+        book.measure(up),
+        book.measure(down, setting="mnist1d-cnn"),
+        control.measure(down),
+        control.measure(down, setting="mnist1d-cnn"),
+    ]
+    (row,) = claims.setting_differences(recs)
+    assert row["whose"] == "book"
+    text = pipe.difference_text(recs, row)
+    assert "b-test (ratio > 1)" in text and "c-test" not in text and "rho" not in text
+    (ctrl,) = [r for r in claims.setting_outcomes(recs) if r["whose"] == "control"]
+    assert "c-test [control] (rho < -0.3)" in pipe.difference_text(recs, ctrl)
+
+
+def test_curvature_factor_product_is_the_product_of_the_two_ratios():
+    rng = np.random.default_rng(0)
+
+    def fake():
+        keys = ("lam", "gain", "unconf", "nbhd")
+        return {k: torch.from_numpy(rng.uniform(0.5, 2.0, 21)) for k in keys}
+
+    a, s = [fake() for _ in range(3)], [fake() for _ in range(3)]
+    factor = pipe.curvature_log_ratios(a, s)["factor"]
+    assert factor["gain x unconf"] == pytest.approx(factor["gain"] * factor["unconf"])
+    ratio = np.mean([np.median(x["gain"].numpy()) / np.median(y["gain"].numpy()) for x, y in zip(a, s)])
+    assert factor["gain"] == pytest.approx(ratio)

@@ -3,6 +3,7 @@ and the threat model as the introduction states it."""
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from pathlib import Path
@@ -285,7 +286,13 @@ def test_intro_states_the_threat_model_of_threat_py():
 
 
 def test_appendix_names_the_interval_and_the_seed_protocol():
-    text = (ROOT / "book" / "appendix_reproducibility.md").read_text(encoding="utf-8")
+    book = ROOT / "book"
+    md, nb = book / "appendix_reproducibility.md", book / "appendix_reproducibility.ipynb"
+    if md.exists():
+        text = md.read_text(encoding="utf-8")
+    else:  # the lead converted the appendix into a notebook: its markdown and code sources
+        cells = json.loads(nb.read_text(encoding="utf-8"))["cells"]
+        text = "\n".join("".join(c["source"]) for c in cells)
     assert "scipy.stats.t" in text and "bootstrap" in text
     for what in ("initialisation", "data order", "random start"):
         assert what in text
@@ -385,3 +392,57 @@ def test_scorecard_evidence_reads_every_chapter_present(tmp_path, monkeypatch):
     monkeypatch.setenv(EVIDENCE_ENV, str(tmp_path / "full"))
     with pytest.raises(RuntimeError, match=r"execute chapter\(s\) 1, 6 first"):
         ch5.scorecard_evidence(own, profile="full")
+
+
+# ----------------------------------------------------------------------------- referee, session 3: no pooling
+_BOOK = ClaimSpec(
+    name="test-ch5-book",
+    chapter=2,
+    group="test-ch5-shared-group",
+    paper="",
+    reading="a book claim",
+    statistic="s",
+    threshold=0.0,
+    direction=">",
+    reason="a test spec",
+)
+_CONTROL = ClaimSpec(
+    name="test-ch5-control",
+    chapter=2,
+    group="test-ch5-shared-group",  # the same group as the book claim (as ch2-breakdown-cause)
+    paper="",
+    reading="a control",
+    statistic="c",
+    threshold=0.0,
+    direction="<",
+    reason="a test spec",
+    control=True,
+)
+
+
+def test_a_control_sharing_a_group_is_its_own_row_and_counts_match_the_rows():
+    up, down = [1.0, 1.1, 0.9, 1.0, 1.2], [-1.0, -1.1, -0.9, -1.0, -1.2]
+    recs = _records() + [_BOOK.measure(up), _CONTROL.measure(up)]  # book holds, control not
+    rows = [r for r in ch5.setting_outcomes(recs) if r["claim"] == "test-ch5-shared-group"]
+    assert {(r["whose"], r["digits-mlp"]) for r in rows} == {("book", HOLDS), ("control", NOT_REPRODUCED)}
+    text = ch5.scorecard_text(recs)
+    assert sum(" test-ch5-shared-group " in line for line in text.splitlines()) == 2
+    outcome_rows = ch5.setting_outcomes(recs)
+    for row in ch5.setting_counts(recs):  # every count is the number of table rows of its kind
+        kind = {"controls": "control"}.get(row["kind"], row["kind"])
+        mine = [r for r in outcome_rows if r["whose"] == kind and r.get(row["setting"])]
+        assert row["claims"] == len(mine), row
+    assert _CONTROL.measure(down).outcome == HOLDS  # the spec itself can hold
+
+
+def test_split_counts_and_summary_keep_settings_apart():
+    recs = _records()
+    digits = ch5.split_counts(recs, setting="digits-mlp")
+    cnn = ch5.split_counts(recs, setting="mnist1d-cnn")
+    assert sum(digits["book"]["records"].values()) == 4 and sum(cnn["book"]["records"].values()) == 3
+    assert cnn["book"]["claims"][NOT_REPRODUCED] == 1 and cnn["book"]["claims"][HOLDS] == 2
+    with pytest.raises(ValueError, match="unknown setting"):
+        ch5.split_counts(recs, setting="cifar")
+    text = ch5.summary(recs)
+    assert "flatter-mean (digits-mlp) holds" in text and "flatter-mean (mnist1d-cnn) is not reproduced" in text
+    assert "robust-overfitting (digits-mlp)" not in text  # one setting: no setting clause

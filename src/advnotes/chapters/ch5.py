@@ -167,7 +167,7 @@ def curvature_log_ratios(adversarial: list, standard: list) -> dict:
     """The three per-seed readings of section 5.2 (``claims.ch5.FLATTER_*``): log ratio
     adversarial / standard (same seed) of the median and mean lambda_max, and of the median
     neighbourhood curvature; plus ``factor``: the ratio of medians of lambda_max, |W|^2 and
-    1-|p|^2 (mean over seeds)."""
+    1-|p|^2 (mean over seeds), and ``gain x unconf``, the product of the last two."""
     pairs = list(zip(adversarial, standard))
     out = {
         "median": [claims.log_ratio(a["lam"], s["lam"], stat="median") for a, s in pairs],
@@ -176,6 +176,7 @@ def curvature_log_ratios(adversarial: list, standard: list) -> dict:
     }
     keys = ("lam", "gain", "unconf")
     ratio = {k: np.mean([_median(a, k) / _median(s, k) for a, s in pairs]) for k in keys}
+    ratio["gain x unconf"] = ratio["gain"] * ratio["unconf"]  # the bound's ratio
     return out | {"factor": ratio}
 
 
@@ -388,8 +389,9 @@ def second_setting(setting, *, seeds, pgd_steps: int, n_curvature: int, n_share:
     """Section 5.7: sections 5.2 and 5.3 on the setting ``setting`` (the MNIST-1D CNN),
     through the same functions as on digits.
 
-    Trains a standard and a PGD-5 ensemble (the setting's recipe; PGD training runs
-    ``pgd_steps`` steps, standard training the recipe's), then measures
+    Trains a standard and a PGD-5 ensemble for the SAME number of steps ``pgd_steps`` (the
+    setting's recipe otherwise: a like-for-like budget), prints nothing, and measures the
+    PGD-20x5 robust accuracy of both on the first ``n_curvature`` test signals, then
     :func:`input_curvature` on the first ``n_curvature`` test signals and
     :func:`decile_share` (clean, standard model; PGD-5, PGD model) on the first
     ``n_share`` training signals. Returns accuracies, curvature and shares.
@@ -404,9 +406,10 @@ def second_setting(setting, *, seeds, pgd_steps: int, n_curvature: int, n_share:
     def make_model(seed):
         return setting.make_model(seed, dtype=torch.float32)
 
+    recipe = dict(recipe, steps=pgd_steps)
     standard, _ = train_ensemble(make_model, xt, yt, seeds=seeds, **recipe)
     pgd = setting.attack("pgd")
-    adversarial, _ = train_ensemble(make_model, xt, yt, seeds=seeds, attack=pgd, **dict(recipe, steps=pgd_steps))
+    adversarial, _ = train_ensemble(make_model, xt, yt, seeds=seeds, attack=pgd, **recipe)
     models = {"standard": standard, "PGD": adversarial}
     xc, yc = x[:n_curvature], y[:n_curvature]
     curv = {
@@ -419,9 +422,11 @@ def second_setting(setting, *, seeds, pgd_steps: int, n_curvature: int, n_share:
         m64 = copy.deepcopy(m).double()
         share_pgd.append(decile_share(m64, xs, ys, pgd(m64, xs, ys)))
     clean = {k: [accuracy(m, x, y) for m in ms] for k, ms in models.items()}
+    robust = {k: [setting.robust_accuracy(m, xc, yc, seed=s) for m, s in zip(ms, seeds)] for k, ms in models.items()}
     return dict(
         models=models,
         clean=clean,
+        robust=robust,
         curv=curv,
         share={"standard, clean": share_std, "PGD, PGD-5": share_pgd},
         recipe=recipe,
@@ -432,6 +437,10 @@ def second_setting(setting, *, seeds, pgd_steps: int, n_curvature: int, n_share:
 
 
 # ----------------------------------------------------------------------------- 5.9 scorecard
+def _whose(spec) -> str:
+    return "control" if spec.control else "paper" if spec.paper else "book"
+
+
 def _interval_words(records) -> str:
     parts = []
     for r in records:
@@ -447,15 +456,28 @@ def difference_text(records, row: dict, settings=("digits-mlp", "mnist1d-cnn")) 
     estimate, interval and outcome against the declared threshold; then where the book
     discusses it (chapter 5's own claims: section 5.7; another chapter's: that chapter's
     second-setting section)."""
-    group = [r for r in records if r.kind == "claim" and r.spec.group == row["claim"]]
+    whose = row.get("whose")
+    group = [
+        r
+        for r in records
+        if r.kind == "claim" and r.spec.group == row["claim"] and (whose is None or _whose(r.spec) == whose)
+    ]
     if not group:
         raise ValueError(f"no claim records of the group {row['claim']!r}.")
     spec = group[0].spec
-    lines = [f"{row['claim']} ({spec.statistic} {spec.direction} {spec.threshold:g}):"]
+    label = row.get("name") if row.get("intervention") else row["claim"]
+    lines = [f"{label} ({whose or _whose(spec)}):"]
+    wrap = dict(width=88, initial_indent="    ", subsequent_indent="      ")
     for s in settings:
+        lines.append(f"  {s}: {row.get(s)}")
         mine = [r for r in group if r.setting == s]
-        text = f"{s}: {row.get(s)} -- {_interval_words(mine)}"
-        lines.append(textwrap.fill(text, width=88, initial_indent="  ", subsequent_indent="    "))
+        for name in dict.fromkeys(r.spec.name for r in mine):  # each spec's own test, once
+            recs = [r for r in mine if r.spec.name == name]
+            spec = recs[0].spec
+            head = f"{name}{' [control]' if spec.control else ''}"
+            test = f"{spec.statistic} {spec.direction} {spec.threshold:g}"
+            lines.append(textwrap.fill(f"{head} ({test}): {_interval_words(recs)}", **wrap))
+    spec = group[0].spec
     where = "section 5.7" if spec.chapter == 5 else f"chapter {spec.chapter}, second setting"
     lines.append(f"  discussed in {where}")
     return "\n".join(lines)

@@ -102,8 +102,8 @@ FLATTER_NEIGHBOURHOOD = ClaimSpec(
     group="ch5-flatter-neighbourhood",
     paper="",
     reading=_CURV + "the median over test inputs of the neighbourhood curvature |grad L(x+d) - grad L(x)|_2 / |d|_2, "
-    "d = eps sign(grad L(x)) clipped to the box (CURE's finite difference over the eps-ball), is lower after PGD "
-    "training than after standard training (same seed)",
+    "d = eps sign(grad L(x)) clipped to the setting's box, if any (CURE's finite difference over the eps-ball), "
+    "is lower after PGD training than after standard training (same seed)",
     statistic="log(median neighbourhood curvature, PGD-trained / same, standard)",
     threshold=0.0,
     direction="<",
@@ -414,11 +414,13 @@ LEGEND = (
 )
 
 
-def _claims_by_group(records) -> dict[str, list]:
-    groups: dict[str, list] = {}
+def _claims_by_group(records) -> dict[tuple[str, str], list]:
+    """Claim records keyed by (group, whose): a control sharing a group with a book claim
+    is a row of its own, never merged into the claim's outcome."""
+    groups: dict[tuple[str, str], list] = {}
     for r in check_records(records):
         if r.kind == "claim":
-            groups.setdefault(r.spec.group, []).append(r)
+            groups.setdefault((r.spec.group, _whose(r.spec)), []).append(r)
     return groups
 
 
@@ -440,7 +442,7 @@ def setting_outcomes(records) -> list[dict]:
     groups = _claims_by_group(records)
     settings = _settings_of(groups.values())
     rows = []
-    for name, recs in groups.items():
+    for (name, _), recs in groups.items():
         spec = recs[0].spec
         row = {"ch": spec.chapter, "claim": name, "name": spec.name, "whose": _whose(spec)}
         row["intervention"] = spec.intervention
@@ -471,7 +473,7 @@ def scorecard_text(records, *, full=None) -> str:
     profiles = {"q": check_records(records)} if full is not None else {"": check_records(records)}
     if full is not None:
         profiles["f"] = check_records(full, what="full")
-    rows = {p: {(r["ch"], r["claim"]): r for r in setting_outcomes(recs)} for p, recs in profiles.items()}
+    rows = {p: {(r["ch"], r["claim"], r["whose"]): r for r in setting_outcomes(recs)} for p, recs in profiles.items()}
     settings = [s for s in SETTINGS if any(s in r for rs in rows.values() for r in rs.values())]
     if not settings:
         raise ValueError("no claim records to tabulate.")
@@ -532,15 +534,20 @@ def setting_counts(records) -> list[dict]:
     return rows
 
 
-def split_counts(records) -> dict:
+def split_counts(records, *, setting: str | None = None) -> dict:
     """The scorecard's counts (section 5.8), paper claims, the book's claims and its controls apart.
 
     Returns ``{"identities": n, "paper": ..., "book": ..., "controls": ...}``; each kind is
     ``{"records": {outcome: n}, "claims": {claim outcome: n}}``. A record is a control if its
     spec says so (``spec.control``), else the paper's if ``spec.paper`` is set, else the book's;
     a claim is a group of records of one kind (its outcome from :func:`~advnotes.claims.paper_outcome`).
+    ``setting``: count only that setting's records (settings are not regimes: never pool them).
     """
     records = check_records(records)
+    if setting is not None:
+        if setting not in SETTINGS:
+            raise ValueError(f"unknown setting {setting!r}; use one of {sorted(SETTINGS)}.")
+        records = [r for r in records if r.setting == setting]
     out: dict = {"identities": sum(r.kind == "identity" for r in records)}
     kinds: dict[str, list] = {"paper": [], "book": [], "controls": []}
     for r in records:
@@ -613,20 +620,30 @@ _WORDS = {
 
 def summary(records) -> str:
     """One line per finding (and control) of the chapter, from the recorded outcomes: each reading
-    (one group) with its outcome over regimes, and the regimes' outcomes where there are several."""
+    (one group) with its outcome over regimes, and the regimes' outcomes where there are several;
+    a reading measured in several settings gets one clause per setting (settings are never pooled)."""
     records = check_records(records)
     groups: dict[str, list] = {}
     for r in records:
         if r.kind == "claim":
             groups.setdefault(r.spec.group, []).append(r)
     lines = []
+
+    def clause(g, recs, tag=""):
+        where = [f"{r.regime}: {r.outcome}" for r in recs if r.regime]
+        detail = f" ({'; '.join(where)})" if len(where) > 1 else ""
+        return f"{g.removeprefix('ch5-')}{tag} {_WORDS[paper_outcome(recs)]}{detail}"
+
     for findings, head in ((FINDINGS, "finding"), (CONTROLS, "control")):
         for text, names in findings.items():
             parts = []
             for g in (n for n in names if n in groups):
-                where = [f"{r.regime}: {r.outcome}" for r in groups[g] if r.regime]
-                detail = f" ({'; '.join(where)})" if len(where) > 1 else ""
-                parts.append(f"{g.removeprefix('ch5-')} {_WORDS[paper_outcome(groups[g])]}{detail}")
+                present = [s for s in SETTINGS if any(r.setting == s for r in groups[g])]
+                if len(present) == 1:
+                    parts.append(clause(g, groups[g]))
+                    continue
+                for s in present:
+                    parts.append(clause(g, [r for r in groups[g] if r.setting == s], f" ({s})"))
             if parts:
                 lines.append(f"{head} at this scale: '{text}': " + "; ".join(parts) + ".")
     return "\n".join(lines)
