@@ -330,3 +330,26 @@ def test_side_by_side_rows():
     ]
     with pytest.raises(ValueError, match="one per setting"):
         ch3.side_by_side({"a": (1,)})
+
+
+def test_rise_rows_on_curves_with_known_slopes():
+    steps, early = [1, 10, 50, 60, 80, 100], [1, 2, 3, 4]
+    curve = _synthetic_curve(0.1, 0.02, 0.8, 1.0, steps, early)
+    (row,) = ch3.rise_rows([curve], [4], steps)
+    # linearised (early) = 0.3 m, real (early) = 0.15 m over m = 1..4; linearised = 0.1 m + 1
+    assert row["seed"] == 4
+    assert row["early lin"] == pytest.approx(0.9) and row["early real"] == pytest.approx(0.45)
+    assert row["lin 10 - 1"] == pytest.approx(0.9)
+    (row,) = ch3.rise_rows([curve], [4], steps, m=50)
+    assert row["lin 50 - 1"] == pytest.approx(4.9)
+    with pytest.raises(ValueError, match="must contain 1 and m = 3"):
+        ch3.rise_rows([curve], [4], steps, m=3)
+
+
+def test_above_floor_keeps_the_networks_at_or_above_it():
+    kept, dropped = ch3.above_floor([1.0, 2.0, 3.0, 4.0], [0.9, 0.5, 0.68, 0.6799], 0.68)
+    np.testing.assert_array_equal(kept, [1.0, 3.0])
+    assert dropped == 2
+    kept, dropped = ch3.above_floor([1.0, 2.0], [0.9, 0.95], claims.MNIST1D_ACCURACY_FLOOR)
+    assert dropped == 0 and len(kept) == 2
+    assert claims.MNIST1D_ACCURACY_FLOOR == settings.PUBLISHED["MLP"]

@@ -56,7 +56,7 @@ from ..influence import (
 from ..stats import rank_correlation, to_numpy
 from ..theory import iterate_quadratic_attack, perturbation_closed_form
 from ..training import accuracy, train_ensemble
-from ..validation import check_int_list, check_positive
+from ..validation import check_fraction, check_int_list, check_positive
 
 __all__ = [
     "GROUPS",
@@ -542,6 +542,48 @@ def plot_growth(curves, steps, s_per_step: float, ax) -> None:
 
 
 # ----------------------------------------------------------------------------- sec-ch3-steps
+def rise_rows(curves, seeds, steps, *, m: int = 10) -> list[dict]:
+    """Per network, the absolute rises of log r behind the ratio records (``sec-ch3-growth``, ``sec-ch3-steps``).
+
+    ``early lin`` / ``early real``: log r at the last early step minus at the first (the
+    denominator and numerator of ``ch3-rate-real`` at small s, bounded by
+    ``eq-ch3-linear-regime``); ``lin m - 1``: the linearised model's log r(m) - log r(1) at
+    the main step, what ``ch3-steps-ratio``'s unprojected record would be without the
+    attack's non-linearity.
+    """
+    keys = ("linearised", "linearised (early)", "real attack (early)")
+    curves = _check_rows("curves", curves, keys, "growth_curves")
+    seeds = _check_same_length("seeds", seeds, curves)
+    steps = check_int_list("steps", steps, min_value=1)
+    if m not in steps or 1 not in steps:
+        raise ValueError(f"steps must contain 1 and m = {m}, got {steps!r}.")
+    i, j = steps.index(1), steps.index(m)
+    return [
+        {
+            "seed": seed,
+            "early lin": c["linearised (early)"][-1] - c["linearised (early)"][0],
+            "early real": c["real attack (early)"][-1] - c["real attack (early)"][0],
+            f"lin {m} - 1": c["linearised"][j] - c["linearised"][i],
+        }
+        for seed, c in zip(seeds, curves)
+    ]
+
+
+def above_floor(values, accuracies, floor: float) -> tuple[np.ndarray, int]:
+    """The values of the networks whose clean accuracy is at least ``floor``, and how many were dropped.
+
+    ``sec-ch3-second``: a fine-tuned MNIST-1D CNN below ``claims.ch3.MNIST1D_ACCURACY_FLOOR``
+    is not recorded. ``values`` and ``accuracies``: one per network, in the same order.
+    """
+    values = np.asarray(values, dtype=float)
+    acc = np.asarray(accuracies, dtype=float)
+    if values.ndim != 1 or acc.shape != values.shape:
+        raise ValueError(f"values and accuracies must be 1-d of one length, got {values.shape}, {acc.shape}.")
+    floor = check_fraction("floor", floor)
+    keep = acc >= floor
+    return values[keep], int((~keep).sum())
+
+
 def step_attacks(setting) -> dict:
     """The three attacks of ``sec-ch3-steps``: ``{name: factory(alpha) -> attack(model, x, y, m)}``.
 

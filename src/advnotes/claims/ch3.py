@@ -22,10 +22,19 @@ to it within the unconfident decile. The book's own claim ``ch3-linearised-rate`
 
 The mathematics (SymPy derivations, the batched per-sample gradients, the linearised
 model's closed form, the gradient shares of a partition) is recorded as identities.
+
+History (kept for the pre-registration record): before commit 9cea429 ``ch3-training``'s
+statistic was share(attacked) - share(clean) of the unconfident decile and a record
+``ch3-rate-asymptote`` (|slope / asymptote - 1| < 0.05) existed; both were changed after
+a first measurement (the reasons are in the chapter's prose), and the asymptote gap is now
+printed, not recorded.
+``MNIST1D_ACCURACY_FLOOR`` was declared (referee, ch3 fix) before the fine-tuned CNNs at
+the small learning rate were first measured.
 """
 
 from __future__ import annotations
 
+from ..settings import PUBLISHED
 from . import VERIFIED, ClaimSpec, IdentitySpec, check_records, paper_outcome
 
 CHAPTER = 3
@@ -36,6 +45,11 @@ PAPER = (
 )
 #: float64 round-off on these problems is ~1e-15; 1e-10 leaves room for conditioning.
 ROUNDOFF = 1e-10
+#: Clean test accuracy below which a fine-tuned MNIST-1D CNN is not recorded (its
+#: ``ch3-training`` records are printed as budget-limited instead): the published MNIST-1D
+#: MLP's accuracy (Greydanus & Kobak), the level of a model that ignores the signals'
+#: translation structure; a CNN below it is no longer a trained CNN.
+MNIST1D_ACCURACY_FLOOR = PUBLISHED["MLP"]
 #: "Strong" monotone relation: the usual convention for a rank correlation, |rho| >= 0.8.
 STRONG = 0.8
 
