@@ -8,6 +8,7 @@ from test_bad_input import A, E, T, assert_refused, case, lazy
 from torch import nn
 
 import advnotes.chapters.ch6  # noqa: F401  (resolve() walks the attribute)
+from advnotes import settings
 from advnotes.claims import ch6  # noqa: F401
 
 
@@ -111,6 +112,12 @@ CASES = [
         A("digits-mlp", None, seeds=[0], k=1, recipe={}),
         T,
         "setting must be an advnotes.settings.Setting",
+    ),
+    case(
+        P + "subspace_ensembles",
+        A(settings.get("digits-mlp"), None, seeds=[0], k=1, recipe={}, parts=("middle",)),
+        E,
+        "parts must be a sequence of",
     ),
     case(P + "robustness_fraction", A({"standard": {"robust": [0.1]}}), E, "robust must be subspace_ensembles"),
     case(P + "identity_errors", A(None, _x(), _y(), attack=_attack, eps=0.1, k=1), T, "must be callables"),

@@ -293,6 +293,10 @@ def test_seed_pipeline_returns_every_quantity():
     for name in ("control", "scaled", "over", "reweight"):
         assert 0 <= out[f"{name}_neg"] <= 1 and -1 <= out[f"{name}_cos"] <= 1
     assert out["scaled_eta_mu"] == pytest.approx(1.5, rel=1e-9) or out["scaled_lr"] == 0.5
+    # the matched-step controls run at a fixed step equal to the scaled runs' mean eta_t
+    assert out["matched_lr"] == pytest.approx(out["scaled_lr"], rel=1e-12)
+    assert out["matched_over_lr"] == pytest.approx(out["over_lr"], rel=1e-12)
+    assert out["control_lr"] == 0.5 and 0 <= out["matched_neg"] <= 1
 
 
 def test_subspace_ensembles_trains_four_runs_per_seed():
@@ -302,6 +306,13 @@ def test_subspace_ensembles_trains_four_runs_per_seed():
     out = ch6.subspace_ensembles(setting, split, seeds=range(2), k=2, recipe=recipe, robust_n=10)
     assert set(out) == {"standard", "full", "top", "complement"}
     assert all(len(run["robust"]) == 2 and len(run["clean"]) == 2 for run in out.values())
+    # L2 length of an L-inf-bounded perturbation: at most eps * sqrt(d), positive for an attack
+    bound = setting.eps * split.x_test[0].numel() ** 0.5
+    for part in ("full", "top", "complement"):
+        assert all(0 < v <= bound * (1 + 1e-5) for v in out[part]["delta_l2"]), part
+    assert "delta_l2" not in out["standard"]
+    two = ch6.subspace_ensembles(setting, split, seeds=range(2), k=2, recipe=recipe, robust_n=10, parts=("full",))
+    assert set(two) == {"standard", "full"} and two["full"]["robust"] == out["full"]["robust"]
 
 
 def test_tables_and_comparison_lines():

@@ -43,7 +43,10 @@ def test_paper_words_are_the_abstracts_and_the_book_claims_say_so():
         assert c.paper in ("", claims.RESULT_1, claims.RESULT_2, claims.RESULT_3)
         if c.control:
             assert c.paper == ""
-    assert {c.name for c in CLAIMS if c.paper} == {"ch6-topk-buys-most", "ch6-topk-beats-complement"}
+    # every chapter-6 spec is the book's (intervention 3 extrapolates Result 1; the quote is kept in the reading)
+    assert not any(c.paper for c in CLAIMS)
+    assert claims.RESULT_1 in claims.TOP_BUYS_MOST.reading
+    assert claims.FULL_GAIN.control and claims.FULL_GAIN.intervention == claims.RESTRICTED
 
 
 def test_thresholds_follow_chapter_4s_detector_and_tolerance():
@@ -80,14 +83,25 @@ def test_summary_follows_the_records():
     text = claims.summary(records())
     lines = text.splitlines()
     assert lines[0] == "Identities: 1 of 1 verified."
-    assert "Control ch6-live-onset-control (digits-mlp): holds" in lines
-    assert f"{claims.REUSE_ONSET.group} [book]: holds (digits-mlp: holds)" in lines
-    assert f"{claims.SCALED_CALM.group} [book]: not reproduced (digits-mlp: not reproduced)" in lines
-    top = [line for line in lines if line.startswith(claims.TOP_BUYS_MOST.group)]
-    assert top == [
-        f"{claims.TOP_BUYS_MOST.group} [paper]: holds in a regime (digits-mlp: holds, mnist1d-cnn: inconclusive)"
-    ]
-    assert lines[-1] == "Predictions borne out: 2 of 4 intervention records."
+    onset = "1a [digits-mlp]: ch6-reuse-onset holds; control ch6-live-onset-control holds"
+    assert onset in lines
+    assert "1b [digits-mlp]: ch6-scaled-calm not reproduced" in lines
+    assert "3 [digits-mlp]: ch6-topk-buys-most holds" in lines
+    assert "3 [mnist1d-cnn]: ch6-topk-buys-most inconclusive" in lines
+    assert "Predictions borne out on digits-mlp: 2 of 3 intervention records." in lines
+    assert lines[-1] == "Predictions borne out on mnist1d-cnn: 0 of 1 intervention records."
+    assert "regime" not in text
+
+
+def test_summary_says_not_tested_when_the_control_fails():
+    recs = [claims.FULL_GAIN.measure([-0.03, 0.05, 0.01, -0.02, 0.04], setting="mnist1d-cnn")]
+    lines = claims.summary(recs).splitlines()
+    assert lines[0] == (
+        "3 [mnist1d-cnn]: control ch6-full-gain-control inconclusive; "
+        "ch6-topk-buys-most not tested; ch6-topk-beats-complement not tested"
+    )
+    held = [claims.FULL_GAIN.measure([0.2, 0.18, 0.21, 0.19, 0.2])]
+    assert "not tested" not in claims.summary(held)
 
 
 def test_evidence_round_trip_keeps_the_intervention(tmp_path, monkeypatch):

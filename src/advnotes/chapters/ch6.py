@@ -395,11 +395,13 @@ def seed_interventions_1_2(
     (``onset_reuse``), ``found_live`` / ``found_reuse`` (1 if bracketed), with ``pred_A``, ``pred_B``.
     1b and 2: ``steps`` more full-batch steps at ``lr`` (``control``), with the curvature-scaled
     step at ``c`` (``scaled``) and at ``c_over`` (``over``, past the linear limit 2), and
-    re-weighted (``reweight``). Each gives ``{name}_neg`` (negative-cosine fraction over the last
+    re-weighted (``reweight``), and the matched-step controls ``matched`` / ``matched_over``: the
+    fixed step equal to the ``scaled`` / ``over`` run's mean ``eta_t``. Each gives ``{name}_neg``
+    (negative-cosine fraction over the last
     ``window``), ``{name}_cos`` and ``{name}_norm`` (mean cosine and update length there),
     ``{name}_clean`` and ``{name}_robust`` (test accuracies) and ``{name}_share``
-    (:func:`decile_share` at the final weights); the scaled runs add ``{name}_products``,
-    ``{name}_lr`` (mean step) and ``{name}_eta_mu`` (the last ``eta_t Re mu_1``). ``{name}_diverged``
+    (:func:`decile_share` at the final weights) and ``{name}_lr`` (mean step); the scaled runs add
+    ``{name}_products`` and ``{name}_eta_mu`` (the last ``eta_t Re mu_1``). ``{name}_diverged``
     is 1 for a run stopped by a non-finite loss: its statistics are then over the steps it took
     (a run with fewer than two steps counts as zig-zagging), at its last finite weights.
     """
@@ -414,9 +416,13 @@ def seed_interventions_1_2(
         "over": {"scaled": {"c": c_over, "every": every, "jeff": jeff}},
         "reweight": {"reweight": True},
     }
+    # matched-step controls: a fixed step equal to each scaled run's mean eta_t (referee item 2)
+    runs.update({"matched": {"match": "scaled"}, "matched_over": {"match": "over"}})
     for name, options in runs.items():
         net = copy.deepcopy(model)
-        log = adversarial_steps(net, x, y, lr=lr, steps=steps, attack=attack, **options)
+        options = dict(options)
+        run_lr = out[f"{options.pop('match')}_lr"] if "match" in options else lr
+        log = adversarial_steps(net, x, y, lr=run_lr, steps=steps, attack=attack, **options)
         out[f"{name}_diverged"] = float(log.diverged)
         delta = attack(net, x, y).detach()
         weights = equalising_weights(net(x + delta), y) if options.get("reweight") else None
@@ -427,27 +433,33 @@ def seed_interventions_1_2(
         out[f"{name}_share"] = decile_share(net, x + delta, y, weights=weights)
         out[f"{name}_clean"] = accuracy(net, x_test, y_test)
         out[f"{name}_robust"] = threat.robust_accuracy(net, x_test, y_test, **robust)
+        out[f"{name}_lr"] = sum(log.lr) / len(log.lr) if log.lr else run_lr
         if "scaled" in options:
             out[f"{name}_products"] = float(log.products)
-            out[f"{name}_lr"] = sum(log.lr) / len(log.lr)
             out[f"{name}_eta_mu"] = log.lr[-1] * log.curvature[-1]
     return out
 
 
-def subspace_ensembles(setting, split, *, seeds, k: int, recipe: dict, robust_n: int | None = None) -> dict:
+def subspace_ensembles(
+    setting, split, *, seeds, k: int, recipe: dict, robust_n: int | None = None, parts=("full", "top", "complement")
+) -> dict:
     """Intervention 3 in one setting: robust test accuracy per seed for each training attack (6.5).
 
     Trains ``len(seeds)`` models with ``train_ensemble`` for each of: no attack (``"standard"``),
     the unrestricted attack (``"full"``), the top-``k`` restriction (``"top"``) and its complement
     (``"complement"``), all at the setting's ``eps``; returns ``{name: {"robust": [...], "clean":
-    [...]}}`` with the setting's robust accuracy (PGD-20, 5 restarts) on the first ``robust_n`` test
-    examples (all when ``None``).
+    [...], "delta_l2": [...]}}`` (``delta_l2``: the mean L2 length of the run's own training attack on
+    the first 256 test inputs, at the trained weights; not for ``"standard"``) with the setting's robust
+    accuracy (PGD-20, 5 restarts) on the first ``robust_n`` test
+    examples (all when ``None``). ``parts`` chooses the restricted runs (all three by default).
     """
+    if isinstance(parts, str) or not set(parts) <= set(PARTS):
+        raise ValueError(f"parts must be a sequence of {PARTS}, got {parts!r}.")
     if not all(hasattr(setting, a) for a in ("make_model", "robust_accuracy", "eps")):
         raise TypeError(f"setting must be an advnotes.settings.Setting, got {type(setting).__name__}.")
     x_test, y_test = split.x_test[:robust_n], split.y_test[:robust_n]
     attacks = {"standard": None}
-    attacks.update({part: restricted_attack(part=part, k=k, eps=setting.eps) for part in ("full", "top", "complement")})
+    attacks.update({part: restricted_attack(part=part, k=k, eps=setting.eps) for part in parts})
     out = {}
     for name, attack in attacks.items():
         models, _ = train_ensemble(
@@ -462,6 +474,11 @@ def subspace_ensembles(setting, split, *, seeds, k: int, recipe: dict, robust_n:
             "robust": [setting.robust_accuracy(m, x_test, y_test) for m in models],
             "clean": [accuracy(m, split.x_test, split.y_test) for m in models],
         }
+        if attack is not None:  # the perturbation's energy: equal L-inf budgets need not mean equal L2 length
+            n = min(256, len(split.x_test))
+            out[name]["delta_l2"] = [
+                float(attack(m, split.x_test[:n], split.y_test[:n]).reshape(n, -1).norm(dim=1).mean()) for m in models
+            ]
     return out
 
 
