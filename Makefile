@@ -6,8 +6,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CHAPTERS := $(sort $(wildcard book/*.ipynb))
-# Chapter 5's scorecard reads every other chapter's evidence, so it runs last in `make full`.
-SCORECARD := book/ch5_prior_findings.ipynb
+# Chapter 5's scorecard reads every other chapter's evidence, so it runs after them in `make full`,
+# and the reproducibility appendix (both profiles' scorecards) last of all.
+SCORECARD := book/ch5_prior_findings.ipynb book/appendix_reproducibility.ipynb
 FULL_CHAPTERS := $(filter-out $(SCORECARD),$(CHAPTERS)) $(SCORECARD)
 # One BLAS thread per process: the two pytest workers share the two cores, and stored outputs
 # (make execute) do not depend on the thread count.
