@@ -33,6 +33,8 @@ Y = torch.tensor([0, 1, 2])
 CASES = [
     # --- claims.ch2 (moved from test_bad_input_phase2.py; numbers are checked by validation.check_number now)
     case("claims.ch2.in_regime", A(["a"]), T, "s must be numbers"),
+    case("claims.ch2.check_tables", A({"s": [1.0]}, {"s"}), T, "tables must be a list of validity tables"),
+    case("claims.ch2.check_tables", A([{"s": [1.0]}], {"s", "m"}), E, r"tables\[0\] must be a validity_table dict"),
     case("claims.ch2.in_regime", A([1.0], 2.0, 1.0), E, "need lo <= hi"),
     case("claims.ch2.regime_medians", A([{"s": [1.0], "m": [2]}], "err_real"), E, "'err_real'"),
     case("claims.ch2.regime_medians", A({"s": [1.0], "m": [2]}, "s"), T, "tables must be a list"),

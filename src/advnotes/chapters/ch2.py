@@ -302,7 +302,7 @@ def decomposition_rows(tables, columns: dict, bins=DECOMPOSITION_BINS) -> list[d
     median of every column of ``columns`` (a dict ``table key -> header``).
     The cosine of the two terms is taken only over the rows with a nonzero gate term (it is
     undefined elsewhere); a bin without such rows prints ``n/a``."""
-    tables = [dict(t) for t in _check_tables(tables, {"s", "m"})]
+    tables = [dict(t) for t in claims.check_tables(tables, {"s", "m"})]
     for t in tables:
         if "cos_terms" in t and "gate_term" in t:
             t["cos_terms"] = np.where(np.asarray(t["gate_term"]) > 0, t["cos_terms"], np.nan)
@@ -347,17 +347,6 @@ def breakdown_records(evidence, tables, *, setting: str) -> list:
     rho_end = claims.regime_spearman(tables, "lam_frozen", undershoot_per_s, **near)
     out.append("    (the same with lambda_max at the end point only: rho per seed " + _join(rho_end, "{:.2f}") + ")")
     return out
-
-
-def _check_tables(tables, keys) -> list:
-    """``tables`` as a list of dicts holding ``keys`` (one validity table per seed)."""
-    if isinstance(tables, dict) or not hasattr(tables, "__iter__"):
-        raise TypeError(f"tables must be a list of validity tables (one per seed), got {type(tables).__name__}.")
-    tables = list(tables)
-    for i, t in enumerate(tables):
-        if not isinstance(t, dict) or not set(keys) <= set(t):
-            raise ValueError(f"tables[{i}] must be a validity_table dict with entries {sorted(keys)}.")
-    return tables
 
 
 def _check_tilts(tilts) -> list:
@@ -464,7 +453,7 @@ def projection_active(tables, *, lo: float = 0.0, hi: float = float("inf")) -> f
     where the projected attack's off-top ratio differs from the unprojected one (``offtop_proj`` vs
     ``offtop_real``, relative difference above 1e-9): 0 means the projection never acted. Valid for
     a projection onto the ball alone, whose first step ``alpha g`` is inside the ball at these ``s``."""
-    tables = _check_tables(tables, {"s", "m", "offtop_proj", "offtop_real"})
+    tables = claims.check_tables(tables, {"s", "m", "offtop_proj", "offtop_real"})
     acted, total = 0, 0
     for t in tables:
         sel = claims.in_regime(t["s"], lo, hi) & (np.asarray(t["m"]) >= 2)
@@ -545,7 +534,7 @@ def trend_records(evidence, tables, *, setting: str, steps) -> list:
     where the closed form's own off-top ratio at the largest ``m`` is above ``claims.MIN_PREDICTED``
     (the model predicts less than the minimal effect) as not testable."""
     steps = check_int_list("steps", steps, min_value=1)
-    tables = _check_tables(tables, {"s", "m", "alpha", "offtop_real", "offtop_closed"})
+    tables = claims.check_tables(tables, {"s", "m", "alpha", "offtop_real", "offtop_closed"})
     m_max = max(steps)
     out = []
     for alpha in claims.TREND_ALPHAS:

@@ -338,7 +338,7 @@ def regime_medians(tables, key: str, *, lo: float = 0.0, hi: float = float("inf"
     return out
 
 
-def _check_tables(tables, keys) -> list:
+def check_tables(tables, keys) -> list:
     """``tables`` must be a list of validity-table dicts holding ``keys``; returns it as a list."""
     if isinstance(tables, dict) or not hasattr(tables, "__iter__"):
         raise TypeError(f"tables must be a list of validity tables (one per seed), got {type(tables).__name__}.")
@@ -361,7 +361,7 @@ def regime_spearman(tables, x_key: str, y_of, *, lo: float, hi: float, min_steps
     if not callable(y_of):
         raise TypeError(f"y_of must map a table to an array, e.g. lambda t: t['s'], got {y_of!r}.")
     out = []
-    for i, t in enumerate(_check_tables(tables, {"s", "m", x_key})):
+    for i, t in enumerate(check_tables(tables, {"s", "m", x_key})):
         xv, yv = np.asarray(t[x_key], float), np.asarray(y_of(t), float)
         sel = in_regime(t["s"], lo, hi) & (np.asarray(t["m"]) >= min_steps) & np.isfinite(xv) & np.isfinite(yv)
         if sel.sum() < 3:
@@ -379,7 +379,7 @@ def m_trend(table, key: str, alpha: float, *, min_steps: int = 2, max_s: float |
     """
     import numpy as np
 
-    table = _check_tables([table], {"alpha", "m", key} | ({"s"} if max_s is not None else set()))[0]
+    table = check_tables([table], {"alpha", "m", key} | ({"s"} if max_s is not None else set()))[0]
     alpha = check_number("alpha", alpha)
     if isinstance(min_steps, bool) or not isinstance(min_steps, (int, np.integer)) or min_steps < 0:
         raise ValueError(f"min_steps must be an integer >= 0, got {min_steps!r}.")
@@ -407,7 +407,7 @@ def m_slope_ratios(
     """One value per seed: the slope of :func:`m_trend` for ``real_key`` over that for ``model_key``
     (both on the same inputs; ``max_s`` as in :func:`m_trend`)."""
     out = []
-    for t in _check_tables(tables, {"alpha", "m", real_key, model_key}):
+    for t in check_tables(tables, {"alpha", "m", real_key, model_key}):
         model_slope = m_trend(t, model_key, alpha, max_s=max_s)[2]
         if model_slope == 0:
             raise ValueError("the model's slope is 0; the ratio is undefined.")
