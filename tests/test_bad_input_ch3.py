@@ -112,6 +112,23 @@ CASES = [
         E,
         "checkpoints",
     ),
+    case(
+        "chapters.ch3.train_checkpoints",
+        lazy(lambda: ((lambda s: _net(),) + _data(), dict(seeds=[0], attacks={}, checkpoints=[5], recipe=None))),
+        T,
+        "recipe must be a dict",
+    ),
+    case(
+        "chapters.ch3.train_checkpoints",
+        lazy(
+            lambda: (
+                (lambda s: _net(),) + _data(),
+                dict(seeds=[0], attacks={"standard": None}, checkpoints=[5, 5], recipe={"lr": 0.1}),
+            )
+        ),
+        E,
+        "strictly increasing",
+    ),
     case("chapters.ch3.finetune_from", lazy(lambda: (([_net()], [0, 1]), {})), E, "seeds must hold one entry"),
     case("chapters.ch3.finetune_from", A("nets", [0]), T, "models must be a non-empty list"),
     case("chapters.ch3.checkpoint_shares", A([], {}, None, None), T, "nets must be the dict that train_checkpoints"),

@@ -242,8 +242,8 @@ def test_grad_inf_medians_against_an_autograd_loop():
 
 def test_gradient_identity_errors_are_round_off_and_can_fail(monkeypatch):
     x, y = _signals(6)
-    err_vmap, err_jvp = ch3.gradient_identity_errors([_cnn()], [0], x, y, t=1e-4)
-    assert err_vmap < 1e-12 and err_jvp < 1e-4
+    err_vmap, err_jvp, steps = ch3.gradient_identity_errors([_cnn()], [0], x, y, t=1e-4)
+    assert err_vmap < 1e-12 and err_jvp < 1e-4 and steps.shape == (1, 6) and (steps <= 1e-4).all()
     # a broken route (zero gradients) is caught: relative error 1
     monkeypatch.setattr(
         ch3, "per_sample_param_grads", lambda model, x, y, delta=None: 0 * _param_grad_loop(model, x, y)
@@ -353,3 +353,20 @@ def test_above_floor_keeps_the_networks_at_or_above_it():
     kept, dropped = ch3.above_floor([1.0, 2.0], [0.9, 0.95], claims.MNIST1D_ACCURACY_FLOOR)
     assert dropped == 0 and len(kept) == 2
     assert claims.MNIST1D_ACCURACY_FLOOR == settings.PUBLISHED["MLP"]
+
+
+def test_gradient_identity_fd_step_stays_in_the_linear_region(monkeypatch):
+    """An input next to a ReLU kink: a fixed central-difference step crosses it, the per-input step does not."""
+    torch.manual_seed(0)
+    model = mlp(3, (6,), 4).double()
+    x = torch.randn(2, 3, dtype=torch.float64)
+    first = next(m for m in model.modules() if isinstance(m, torch.nn.Linear))
+    w, b = first.weight[0].detach(), first.bias[0].detach()
+    x[0] = x[0] - (x[0] @ w + b - 1e-9) * w / (w @ w)  # gate 0 of input 0 sits 1e-9 above its kink
+    y = torch.tensor([0, 1])
+    _, err, steps = ch3.gradient_identity_errors([model], [0], x, y, t=1e-4)
+    assert err < 1e-5  # the identity's tolerance is 1e-4
+    assert steps[0, 0] < 1e-4 and steps[0, 1] == 1e-4  # only the input at the kink got a smaller step
+    # without the region check (one gate pattern everywhere) the same step crosses the kink: the check can fail
+    monkeypatch.setattr(ch3, "gate_pattern", lambda model, x: torch.zeros(x.shape[0], 1, dtype=torch.bool))
+    assert ch3.gradient_identity_errors([model], [0], x, y, t=1e-4)[1] > 1e-2

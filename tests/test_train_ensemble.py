@@ -278,3 +278,27 @@ def test_bad_knobs_and_attacks(data):
         train_ensemble(make_mlp, x.float(), y, seeds=[0], lr=0.1, steps=1)
     with pytest.raises(ValueError, match="the attack returned shape"):
         train_ensemble(make_mlp, x, y, seeds=[0, 1], lr=0.1, steps=1, attack=lambda m, xb, yb: xb[:1])
+
+
+@pytest.mark.parametrize("attack", [None, "fgsm"])
+def test_snapshots_equal_runs_of_each_length(data, attack):
+    """train_ensemble_snapshots(at=[k1, k2, k3]) gives, at each k, the networks of train_ensemble(steps=k)."""
+    from advnotes import threat
+    from advnotes.training import train_ensemble_snapshots
+
+    x, y = data
+    fit = dict(lr=0.1, batch_size=16, momentum=0.9)
+    if attack is not None:
+        fit["attack"] = threat.training_attack(attack)
+    at = [1, 13, 27]  # 200 examples in batches of 16: 13 steps per epoch, so the run crosses two reshuffles
+    snaps, logs = train_ensemble_snapshots(make_mlp, x, y, seeds=[0, 2], at=at, **fit)
+    assert len(snaps) == len(at) and all(len(s) == 2 for s in snaps) and len(logs[0].loss) == at[-1]
+    for k, models in zip(at, snaps):
+        ref, ref_logs = train_ensemble(make_mlp, x, y, seeds=[0, 2], steps=k, **fit)
+        for m, r in zip(models, ref):
+            for (name, p), q in zip(m.named_parameters(), r.parameters()):
+                assert torch.allclose(p, q, rtol=1e-12, atol=1e-14), (k, name)
+        assert logs[0].loss[:k] == pytest.approx(ref_logs[0].loss, rel=1e-12)
+    # the snapshots are copies: later steps do not move earlier ones
+    first = [p.detach().clone() for p in snaps[0][0].parameters()]
+    assert any(not torch.equal(a, b) for a, b in zip(first, snaps[-1][0].parameters()))

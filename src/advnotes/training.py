@@ -6,7 +6,7 @@ adversarial loss ``L(x + delta_m(theta); theta)`` of chapter 4). Plain SGD
 (optionally with momentum), full-batch or minibatch, and per-step records of the
 loss and of the parameter update, which chapter 4 reads to detect oscillation.
 :func:`train_ensemble` runs the same loop for several seeds at once, as one batched
-computation.
+computation; :func:`train_ensemble_snapshots` keeps the networks at several step counts of one run.
 
 Inputs are checked against the model before the first step (in eval mode, so the check
 never touches batch-norm statistics); ``steps`` may not exceed :data:`MAX_STEPS`.
@@ -267,14 +267,114 @@ def train_ensemble(
     change in training (batch-norm in training mode) and active dropout are refused:
     the members could not reproduce :func:`train`.
     """
+    members, logs, _ = _run_ensemble(
+        "train_ensemble",
+        make_model,
+        x,
+        y,
+        seeds=seeds,
+        lr=lr,
+        steps=steps,
+        batch_size=batch_size,
+        attack=attack,
+        momentum=momentum,
+        weight_decay=weight_decay,
+        record_updates=record_updates,
+        snapshots=(),
+        unexpected=unexpected,
+    )
+    return members, logs
+
+
+def train_ensemble_snapshots(
+    make_model: Callable[[int], nn.Module],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    seeds: Sequence[int],
+    at: Sequence[int],
+    lr: float,
+    batch_size: int | None = None,
+    attack: Attack | None = None,
+    momentum: float = 0.0,
+    weight_decay: float = 0.0,
+    **unexpected,
+) -> tuple[list[list[nn.Module]], list[TrainLog]]:
+    """The members after each step count in ``at``, from one run of ``max(at)`` steps; ``(snapshots, logs)``.
+
+    ``snapshots[i][k]`` is the network of seed ``seeds[k]`` after ``at[i]`` steps (a copy;
+    ``at`` strictly increasing, each >= 1), and ``logs`` are the :class:`TrainLog` of the whole
+    run. Nothing in the loop depends on its length (no schedule; minibatch order, momentum and
+    attacks depend only on the steps taken), so ``snapshots[i]`` equals, up to round-off, the
+    models of ``train_ensemble(make_model, x, y, seeds=seeds, steps=at[i], ...)``: one run
+    instead of one per checkpoint. An attack with a random start draws from torch's global
+    generator, so for such attacks the equality needs a ``make_model`` that seeds it (as
+    ``torch.manual_seed(seed)`` in the example of :func:`train_ensemble` does): otherwise
+    separate runs do not even repeat themselves. The other keywords are those of :func:`train_ensemble`
+    (``record_updates`` is not offered: the logs of a long run can be large).
+    """
+    at = _check_snapshots(at)
+    _, logs, snapshots = _run_ensemble(
+        "train_ensemble_snapshots",
+        make_model,
+        x,
+        y,
+        seeds=seeds,
+        lr=lr,
+        steps=at[-1],
+        batch_size=batch_size,
+        attack=attack,
+        momentum=momentum,
+        weight_decay=weight_decay,
+        record_updates=False,
+        snapshots=at,
+        unexpected=unexpected,
+    )
+    return snapshots, logs
+
+
+def _check_snapshots(at) -> list[int]:
+    if isinstance(at, (str, bytes, torch.Tensor)) or not isinstance(at, Iterable):
+        raise ValueError(f"at must be a list of step counts such as [100, 500], got {at!r}.")
+    at = list(at)
+    if not at:
+        raise ValueError("at is empty: pass the step counts to keep, e.g. at=[100, 500].")
+    bad = [k for k in at if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1]
+    if bad:
+        raise ValueError(f"at must hold step counts >= 1 (ints), got {bad[0]!r}.")
+    if any(b <= a for a, b in zip(at, at[1:])):
+        raise ValueError(f"at must be strictly increasing, got {at}; sort it and drop repeats.")
+    return [int(k) for k in at]
+
+
+def _run_ensemble(
+    caller,
+    make_model,
+    x,
+    y,
+    *,
+    seeds,
+    lr,
+    steps,
+    batch_size,
+    attack,
+    momentum,
+    weight_decay,
+    record_updates,
+    snapshots,
+    unexpected,
+):
+    """The checks and the run shared by :func:`train_ensemble` and :func:`train_ensemble_snapshots`."""
     if "seed" in unexpected:
         raise ValueError(
-            "train_ensemble takes no seed=: member k uses seeds[k] for its model and its minibatch order; "
+            f"{caller} takes no seed=: member k uses seeds[k] for its model and its minibatch order; "
             "pass seeds=[...] instead."
         )
+    if "steps" in unexpected and caller == "train_ensemble_snapshots":
+        raise ValueError("train_ensemble_snapshots takes no steps=: the run lasts max(at) steps.")
     if unexpected:
         raise TypeError(
-            f"train_ensemble() got unexpected keyword argument(s) {', '.join(sorted(unexpected))}; "
+            f"{caller}() got unexpected keyword argument(s) {', '.join(sorted(unexpected))}; "
             "it takes those of train() except seed."
         )
     seeds = _check_seeds(seeds)
@@ -290,6 +390,14 @@ def train_ensemble(
     members = _build_members(make_model, seeds)
     x, y = _check_member_data(members, seeds, x, y)
     stack = _StackedMembers(members)
+    kept, wanted = [], set(snapshots)
+
+    def after_step(done: int) -> None:
+        if done in wanted:
+            copies = [copy.deepcopy(m) for m in members]
+            stack.write_back(copies)
+            kept.append(copies)
+
     logs = _train_stacked(
         stack,
         x,
@@ -302,9 +410,10 @@ def train_ensemble(
         momentum=momentum,
         weight_decay=weight_decay,
         record_updates=record_updates,
+        after_step=after_step,
     )
     stack.write_back(members)
-    return members, logs
+    return members, logs, kept
 
 
 def _check_seeds(seeds) -> list[int]:
@@ -598,7 +707,19 @@ def _member_losses(logits: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
 
 
 def _train_stacked(
-    stack: _StackedMembers, x, y, *, seeds, lr, steps, batch_size, attack, momentum, weight_decay, record_updates
+    stack: _StackedMembers,
+    x,
+    y,
+    *,
+    seeds,
+    lr,
+    steps,
+    batch_size,
+    attack,
+    momentum,
+    weight_decay,
+    record_updates,
+    after_step=None,
 ) -> list[TrainLog]:
     """The loop of :func:`train`, for all members at once."""
     S, n = stack.size, x.shape[0]
@@ -663,6 +784,8 @@ def _train_stacked(
             if recorded is not None:
                 log.updates.append(recorded[k].clone())
         prev_velocity = velocity
+        if after_step is not None:
+            after_step(step + 1)
     return logs
 
 

@@ -53,9 +53,10 @@ from ..influence import (
     per_sample_param_grads,
     training_shares,
 )
+from ..linear_regions import gate_pattern
 from ..stats import rank_correlation, to_numpy
 from ..theory import iterate_quadratic_attack, perturbation_closed_form
-from ..training import accuracy, train_ensemble
+from ..training import accuracy, train_ensemble_snapshots
 from ..validation import check_fraction, check_int_list, check_positive
 
 __all__ = [
@@ -165,18 +166,25 @@ def flat_view(model: nn.Module, x: torch.Tensor) -> tuple[nn.Module, torch.Tenso
 
 
 def gradient_identity_errors(models, seeds, x: torch.Tensor, y: torch.Tensor, *, t: float = 1e-4) -> tuple:
-    """``(err_vmap, err_jvp)``: the identities ``ch3-vmap-loop`` and ``ch3-jvp-fd`` (``eq-ch3-first-order``).
+    """``(err_vmap, err_jvp, steps)``: the identities ``ch3-vmap-loop`` and ``ch3-jvp-fd`` (``eq-ch3-first-order``).
 
     ``err_vmap``: largest relative error of ``influence.per_sample_param_grads`` (vmap over
     grad) against a loop of ``torch.autograd.grad`` calls, one per input. ``err_jvp``: largest
     ``|fd / 2t - K u| / |K u|`` of the jvp term ``K u`` (``influence.linearised_term``) against
     the central difference of the per-sample gradients along a random unit ``u`` (seeded by
-    the network's seed), O(t^2).
+    the network's seed), O(t^2). Both are exact only inside one linear region: where
+    ``x +- t u`` of an input would switch a ReLU gate (a wide network has gates that close to
+    a kink), that input's step is divided by ten until it does not (at most six times), so the
+    difference compares the same piece of the network; an input still crossing then keeps the
+    last step, and its error shows in ``err_jvp``. ``steps``: the step used for each input
+    and seed, a numpy array (seeds, inputs). Only ReLU gates are watched (``gate_pattern``), not
+    max-pool switches.
     """
     models = _check_models(models)
     seeds = _check_same_length("seeds", seeds, models)
     t = check_positive("t", t)
     err_vmap = err_jvp = 0.0
+    steps = []
     for seed, model in zip(seeds, models):
         params = list(model.parameters())
         rows = []
@@ -186,13 +194,30 @@ def gradient_identity_errors(models, seeds, x: torch.Tensor, y: torch.Tensor, *,
         loop = torch.stack(rows)
         err_vmap = max(err_vmap, float((per_sample_param_grads(model, x, y) - loop).norm() / loop.norm()))
         u = random_direction(x, norm=1.0, generator=torch.Generator().manual_seed(seed))
-        plus = per_sample_param_grads(model, x, y, delta=t * u)
-        minus = per_sample_param_grads(model, x, y, delta=-t * u)
+        step = _same_region_steps(model, x, u, t).reshape((-1,) + (1,) * (x.dim() - 1))
+        plus = per_sample_param_grads(model, x, y, delta=step * u)
+        minus = per_sample_param_grads(model, x, y, delta=-step * u)
         ku = linearised_term(model, x, y, u)
         if not torch.allclose(ku.norm(dim=1), linearised_term_norm(model, x, y, u)):
             raise AssertionError("linearised_term and linearised_term_norm disagree")  # an invariant of the code
-        err_jvp = max(err_jvp, float(((plus - minus) / (2 * t) - ku).norm(dim=1).div(ku.norm(dim=1)).max()))
-    return err_vmap, err_jvp
+        fd = (plus - minus) / (2 * step.reshape(-1, 1))
+        err_jvp = max(err_jvp, float((fd - ku).norm(dim=1).div(ku.norm(dim=1)).max()))
+        steps.append(to_numpy(step.reshape(-1)))
+    return err_vmap, err_jvp, np.stack(steps)
+
+
+def _same_region_steps(model: nn.Module, x: torch.Tensor, u: torch.Tensor, t: float) -> torch.Tensor:
+    """Per input, ``t`` divided by ten until ``x +- step u`` keep ``x``'s ReLU gates (at most six times)."""
+    gates = gate_pattern(model, x)
+    step = torch.full((x.shape[0],), t, dtype=x.dtype, device=x.device)
+    for _ in range(6):
+        shape = (-1,) + (1,) * (x.dim() - 1)
+        same = [(gate_pattern(model, x + sign * step.reshape(shape) * u) == gates).all(1) for sign in (1, -1)]
+        crossed = ~(same[0] & same[1])
+        if not bool(crossed.any()):
+            break
+        step = torch.where(crossed, step / 10, step)
+    return step
 
 
 # ----------------------------------------------------------------------------- sec-ch3-across
@@ -728,19 +753,22 @@ def training_attacks(setting, *, ascent_step: float = 1.0) -> dict:
 def train_checkpoints(
     make_model, x: torch.Tensor, y: torch.Tensor, *, seeds, attacks: dict, checkpoints, recipe
 ) -> dict:
-    """``{attack: [networks at each checkpoint]}``, one ``train_ensemble`` run per attack and checkpoint.
+    """``{attack: [networks at each checkpoint]}``, one ``train_ensemble_snapshots`` run per attack.
 
-    Each checkpoint is a run from scratch of that many steps: a run's minibatch order,
-    momentum and random draws do not depend on its length, so it is the prefix of one
-    uninterrupted run (``sec-ch3-training``). ``recipe``: ``train_ensemble``'s keywords
-    (its ``steps`` is replaced by each checkpoint).
+    The networks at a checkpoint are those of a run of that many steps: a run's minibatch
+    order, momentum and random draws do not depend on its length, so each checkpoint is the
+    prefix of one uninterrupted run (``sec-ch3-training``), and one run per attack, kept at
+    every checkpoint, gives them all (for random-start attacks, when ``make_model`` seeds
+    torch's generator, as the chapter's does). ``checkpoints``: strictly increasing step counts.
+    ``recipe``: ``train_ensemble``'s keywords (its ``steps``, if any, is replaced by the
+    checkpoints).
     """
     checkpoints = check_int_list("checkpoints", checkpoints, min_value=1)
+    if not isinstance(recipe, dict):
+        raise TypeError(f"recipe must be a dict of train_ensemble keywords (lr=..., ...), got {type(recipe).__name__}.")
+    recipe = {k: v for k, v in recipe.items() if k != "steps"}
     return {
-        name: [
-            train_ensemble(make_model, x, y, seeds=seeds, attack=att, **{**recipe, "steps": ck})[0]
-            for ck in checkpoints
-        ]
+        name: train_ensemble_snapshots(make_model, x, y, seeds=seeds, attack=att, at=checkpoints, **recipe)[0]
         for name, att in attacks.items()
     }
 

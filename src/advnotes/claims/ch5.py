@@ -18,8 +18,8 @@ check them against independent oracles:
 - :func:`collapse_fraction`, :func:`co_qualifies` — catastrophic overfitting of one run (5.4),
 - :func:`relative_reduction` — how much an error falls with more data (5.5),
 - :func:`early_stopping_gain` — robust overfitting of one run (5.6),
-- :func:`scorecard_evidence` — every chapter's records for the scorecard, strictly (5.8),
-- :func:`split_counts` — the scorecard's counts: paper claims, the book's claims and its controls apart (5.8).
+- :func:`scorecard_evidence` — every chapter's records for the scorecard, strictly (5.9),
+- :func:`split_counts` — the scorecard's counts: paper claims, the book's claims and its controls apart (5.9).
 """
 
 from __future__ import annotations
@@ -357,14 +357,15 @@ def _chapters_in(folder: Path) -> set[int]:
 
 
 def scorecard_evidence(own, *, profile: str | None = None, chapters=None) -> dict:
-    """Every chapter's records for the scorecard (section 5.8): ``{n: records}``, ``own`` (the
+    """Every chapter's records for the scorecard (section 5.9): ``{n: records}``, ``own`` (the
     file chapter 5 just wrote) as chapter 5.
 
     ``chapters=None`` reads every chapter's evidence there is, not a fixed list: in ``quick``
     the committed files that ship with the package (:func:`~advnotes.claims.committed_evidence`),
-    every ``chN.json`` present (chapter 6's too, once it is committed); in ``full`` none is
-    committed, so the files this session's chapters wrote (:func:`~advnotes.claims.evidence_dir`),
-    and there every chapter with committed quick evidence *must* be present. An explicit
+    every ``chN.json`` present (chapter 6's too, once it is committed); in ``full`` the files
+    the chapters wrote in that profile (:func:`~advnotes.claims.evidence_dir`; in a repository
+    checkout that is the committed ``evidence/full/`` folder, which a full run overwrites), and
+    there every chapter with committed quick evidence *must* be present. An explicit
     ``chapters`` (numbers other than 5) reads exactly those. Strict: raises ``RuntimeError``
     naming every chapter whose file is missing or does not load, with the reason (and, in
     ``full``, the chapters to execute first).
