@@ -2,7 +2,8 @@
 
 - ``"digits-mlp"``: scikit-learn's 8x8 digits in pixel units [0, 1]
   (:func:`advnotes.data.load_digits`) and a ReLU MLP 64-128-128-10 (512-512 in the
-  ``full`` profile; chapters 3, 4 and 5 size their own networks and say so); budget :data:`advnotes.threat.EPS` in pixel units, box [0, 1].
+  ``full`` profile; chapters 3, 4 and 5 size their own networks and say so); budget
+  :data:`advnotes.threat.EPS` in pixel units, box [0, 1].
 - ``"mnist1d-cnn"``: MNIST-1D (Greydanus & Kobak, 2024; :func:`advnotes.data.load_mnist1d`,
   generated offline) and a ReLU 1-d CNN (two Conv1d(kernel 5) -> ReLU -> MaxPool1d(2)
   blocks of 16 channels, 32 in ``full``, then a linear read-out;
