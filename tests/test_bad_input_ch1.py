@@ -74,12 +74,14 @@ CASES = [
     case(P + "untrained_rows", A("mnist1d-cnn", [0], _x(), _y()), T, "setting must be an advnotes.settings.Setting"),
     case(P + "mnist1d_accuracies", A(["a"], seeds=[0], recipe={}), T, "cnn_accuracy must be numbers"),
     case(
-        P + "choice_pattern",
+        "linear_regions.choice_pattern",
         lazy(lambda: ((nn.Linear(4, 3).double(), torch.zeros(2, 4, dtype=torch.float64)), {})),
         E,
         "the model has no nn.ReLU modules",
     ),
-    case(P + "region_flips", lazy(lambda: ((_net(), _x(2), _x(3)), {})), E, "same shape"),
+    case("linear_regions.count_choice_flips", lazy(lambda: ((_net(), _x(2), _x(3)), {})), E, "same shape"),
+    case("linear_regions.run_with_hooks", lazy(lambda: (("net", _x(2), []), {})), T, "model must be a torch.nn.Module"),
+    case("linear_regions.run_with_hooks", lazy(lambda: ((_net(), _x(2), [print]), {})), T, "hooks must be"),
     case(
         P + "sign_directions",
         lazy(lambda: ((_net(), _x(), _y()), dict(generator=None))),

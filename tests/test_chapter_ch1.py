@@ -13,7 +13,7 @@ from advnotes.chapters import ch1 as pipeline
 from advnotes.claims import Evidence
 from advnotes.claims import ch1 as claims
 from advnotes.curvature import input_hessian
-from advnotes.linear_regions import FrozenGates, count_gate_flips, local_linear_map
+from advnotes.linear_regions import FrozenGates, count_choice_flips, count_gate_flips, local_linear_map
 from advnotes.models import cnn1d, mlp
 
 
@@ -51,7 +51,7 @@ def test_region_flips_counts_a_max_pool_winner_that_gate_flips_miss():
     x = torch.tensor([[[2.0, 1.0]]], dtype=torch.float64)
     x_new = torch.tensor([[[1.0, 2.0]]], dtype=torch.float64)
     assert int(count_gate_flips(net, x, x_new)[0]) == 0  # both ReLUs stay on
-    assert int(pipeline.region_flips(net, x, x_new)[0]) == 1  # the pool's winner moved
+    assert int(count_choice_flips(net, x, x_new)[0]) == 1  # the pool's winner moved
     W, b = local_linear_map(net, x)
     pred = torch.einsum("bcn,bn->bc", W, x_new.flatten(1)) + b
     assert not torch.allclose(net(x_new), pred)  # so the map of x no longer holds: the count is needed
@@ -63,7 +63,7 @@ def test_region_flips_zero_means_the_frozen_network_agrees():
     g = torch.Generator().manual_seed(1)
     for scale in (1e-6, 1e-3, 1e-1):
         x_new = x + scale * torch.randn(x.shape, dtype=x.dtype, generator=g)
-        flips = pipeline.region_flips(net, x, x_new)
+        flips = count_choice_flips(net, x, x_new)
         with torch.no_grad():
             same = (net(x_new) - FrozenGates(net, x)(x_new)).abs().amax(dim=1) < 1e-12
         assert bool(same[flips == 0].all())

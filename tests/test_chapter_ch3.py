@@ -367,6 +367,6 @@ def test_gradient_identity_fd_step_stays_in_the_linear_region(monkeypatch):
     _, err, steps = ch3.gradient_identity_errors([model], [0], x, y, t=1e-4)
     assert err < 1e-5  # the identity's tolerance is 1e-4
     assert steps[0, 0] < 1e-4 and steps[0, 1] == 1e-4  # only the input at the kink got a smaller step
-    # without the region check (one gate pattern everywhere) the same step crosses the kink: the check can fail
-    monkeypatch.setattr(ch3, "gate_pattern", lambda model, x: torch.zeros(x.shape[0], 1, dtype=torch.bool))
+    # without the region check (one choice pattern everywhere) the same step crosses the kink: the check can fail
+    monkeypatch.setattr(ch3, "choice_pattern", lambda model, x: torch.zeros(x.shape[0], 1, dtype=torch.long))
     assert ch3.gradient_identity_errors([model], [0], x, y, t=1e-4)[1] > 1e-2

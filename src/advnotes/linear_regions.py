@@ -1,4 +1,4 @@
-"""Linear regions of a ReLU network: the local linear map, gate patterns, frozen gates.
+"""Linear regions of a ReLU network: the local linear map, gate and choice patterns, frozen gates.
 
 On the linear region that contains ``x`` (every ReLU gate fixed) a piecewise-linear
 network is exactly affine, ``z = W x + b`` with ``W = dz/dx`` (chapter 1,
@@ -43,8 +43,18 @@ def _relus(model: nn.Module) -> list[nn.ReLU]:
     return [m for m in model.modules() if isinstance(m, nn.ReLU)]
 
 
-def _run_with_hooks(model: nn.Module, x: torch.Tensor, hooks) -> None:
-    """Run ``model(x)`` without gradients with forward ``hooks`` [(module, fn)], removed afterwards."""
+def run_with_hooks(model: nn.Module, x: torch.Tensor, hooks) -> None:
+    """Run ``model(x)`` without gradients with forward ``hooks`` [(module, fn)], removed afterwards.
+
+    ``fn(module, inputs, output)`` is a forward hook (``nn.Module.register_forward_hook``);
+    every reading of a network's choices at ``x`` goes through this one runner.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
+    hooks = list(hooks)
+    for pair in hooks:
+        if not (isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], nn.Module) and callable(pair[1])):
+            raise TypeError(f"hooks must be (module, function) pairs, e.g. [(model[1], fn)], got {pair!r}.")
     handles = [m.register_forward_hook(fn) for m, fn in hooks]
     try:
         with torch.no_grad():
@@ -67,7 +77,7 @@ def gate_pattern(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         raise ValueError("the model has no nn.ReLU modules, so it has no gates to report.")
     gates: list[torch.Tensor] = []
     record = lambda m, inp, out: gates.append((inp[0] > 0).reshape(inp[0].shape[0], -1))  # noqa: E731
-    _run_with_hooks(model, x, [(r, record) for r in relus])
+    run_with_hooks(model, x, [(r, record) for r in relus])
     return torch.cat(gates, dim=1)
 
 
@@ -80,6 +90,42 @@ def count_gate_flips(model: nn.Module, x: torch.Tensor, x_other: torch.Tensor) -
             f"{tuple(getattr(x_other, 'shape', ()))}."
         )
     return (gate_pattern(model, x) != gate_pattern(model, x_other)).sum(dim=1)
+
+
+def _pool_winners(mod: nn.Module, inp: torch.Tensor) -> torch.Tensor:
+    """The index of the kept entry of each window of a max-pool layer on its input."""
+    fn = F.max_pool1d if isinstance(mod, nn.MaxPool1d) else F.max_pool2d
+    _, idx = fn(inp, mod.kernel_size, mod.stride, mod.padding, mod.dilation, mod.ceil_mode, return_indices=True)
+    return idx
+
+
+def choice_pattern(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Every choice of the network at ``x`` (B, K): ReLU gates (on/off) and max-pool winners (index).
+
+    The local map is fixed while all of these are (chapter 1, ``thm-local-linear``): the
+    ReLU gates are those of :func:`gate_pattern` (1 on, 0 off), and each max-pool window's
+    choice is the index of its kept entry, appended after the gates. For a network
+    without pooling this is :func:`gate_pattern` as integers.
+    """
+    gates = gate_pattern(model, x).long()  # validates the model and x
+    pools: list[torch.Tensor] = []
+
+    def record(mod, inp, out):
+        idx = _pool_winners(mod, inp[0])
+        pools.append(idx.reshape(idx.shape[0], -1))
+
+    run_with_hooks(model, x, [(m, record) for m in model.modules() if isinstance(m, _POOLS)])
+    return torch.cat([gates, *pools], dim=1)
+
+
+def count_choice_flips(model: nn.Module, x: torch.Tensor, x_other: torch.Tensor) -> torch.Tensor:
+    """Number of choices (B,) that differ between ``x`` and ``x_other``: ReLU gates and max-pool winners.
+
+    :func:`count_gate_flips` counts ReLU gates only; a CNN with max-pooling also leaves its
+    linear region when a pool's winner changes. Without pooling the two counts are equal.
+    """
+    count_gate_flips(model, x, x_other)  # validates x and x_other (same shape)
+    return (choice_pattern(model, x) != choice_pattern(model, x_other)).sum(dim=1)
 
 
 class FrozenGates(nn.Module):
@@ -108,12 +154,10 @@ class FrozenGates(nn.Module):
                 hooks.append((m, self._record_pool))
             elif isinstance(m, (nn.MaxPool3d,)):
                 raise NotImplementedError("freezing MaxPool3d choices is not supported; use 1-d or 2-d pooling.")
-        _run_with_hooks(model, x_ref, hooks)
+        run_with_hooks(model, x_ref, hooks)
 
     def _record_pool(self, mod, inp, out):
-        fn = F.max_pool1d if isinstance(mod, nn.MaxPool1d) else F.max_pool2d
-        _, idx = fn(inp[0], mod.kernel_size, mod.stride, mod.padding, mod.dilation, mod.ceil_mode, return_indices=True)
-        self._indices.append(idx.detach())
+        self._indices.append(_pool_winners(mod, inp[0]).detach())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not isinstance(x, torch.Tensor):

@@ -313,6 +313,8 @@ def train_ensemble_snapshots(
     separate runs do not even repeat themselves. The other keywords are those of :func:`train_ensemble`
     (``record_updates`` is not offered: the logs of a long run can be large).
     """
+    if "steps" in unexpected:
+        raise ValueError("train_ensemble_snapshots takes no steps=: the run lasts max(at) steps.")
     at = _check_snapshots(at)
     _, logs, snapshots = _run_ensemble(
         "train_ensemble_snapshots",
@@ -370,8 +372,6 @@ def _run_ensemble(
             f"{caller} takes no seed=: member k uses seeds[k] for its model and its minibatch order; "
             "pass seeds=[...] instead."
         )
-    if "steps" in unexpected and caller == "train_ensemble_snapshots":
-        raise ValueError("train_ensemble_snapshots takes no steps=: the run lasts max(at) steps.")
     if unexpected:
         raise TypeError(
             f"{caller}() got unexpected keyword argument(s) {', '.join(sorted(unexpected))}; "

@@ -9,9 +9,9 @@ wherever the local map is used). The equations are the chapter's: ``eq-local-lin
 (section 1.1), ``eq-A`` and ``eq-input-hessian`` (1.2-1.4), ``eq-lambda-bound`` and
 ``eq-lambda-lower`` (1.6).
 
-One workaround is local: ``advnotes.linear_regions.count_gate_flips`` counts ReLU gates
-only, and a max-pool choice that changes also leaves the linear region
-(``thm-local-linear``), so ``region_flips`` counts both.
+A max-pool choice that changes also leaves the linear region (``thm-local-linear``), so
+the linearity runs count ``advnotes.linear_regions.count_choice_flips`` (ReLU gates and
+pool winners), not ``count_gate_flips`` (gates only).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from ..attacks import random_direction
 from ..claims import Evidence
 from ..claims import ch1 as claims
 from ..curvature import input_gradient, input_hessian, input_hessian_eig, one_minus
-from ..linear_regions import count_gate_flips, gate_pattern, local_linear_map
+from ..linear_regions import count_choice_flips, local_linear_map, run_with_hooks
 from ..models import check_piecewise_linear, mlp
 from ..settings import PUBLISHED, Setting
 from ..stats import roundoff, t_interval, to_numpy
@@ -155,42 +155,6 @@ def mnist1d_accuracies(cnn_accuracy, *, seeds, recipe: dict, hidden=(128, 128)) 
 # --------------------------------------------------------------------------- 1.1 local linearity
 
 
-def choice_pattern(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Every choice of the network at ``x`` (B, K): ReLU gates (on/off) and max-pool winners (index).
-
-    ``thm-local-linear``: the local map is fixed while all of these are. The ReLU gates
-    are ``advnotes.linear_regions.gate_pattern`` (0 is off); a max-pool choice is the
-    index of the kept entry of each window, appended after the gates.
-    """
-    gates = gate_pattern(model, x).long()  # validates the model and x
-    pools: list[torch.Tensor] = []
-
-    def pool_hook(mod, inp, out):
-        fn = F.max_pool1d if isinstance(mod, nn.MaxPool1d) else F.max_pool2d
-        _, idx = fn(inp[0], mod.kernel_size, mod.stride, mod.padding, mod.dilation, mod.ceil_mode, return_indices=True)
-        pools.append(idx.reshape(idx.shape[0], -1))
-
-    hooks = [m.register_forward_hook(pool_hook) for m in model.modules() if isinstance(m, (nn.MaxPool1d, nn.MaxPool2d))]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in hooks:
-            h.remove()
-    return torch.cat([gates, *pools], dim=1)
-
-
-def region_flips(model: nn.Module, x: torch.Tensor, x_new: torch.Tensor) -> torch.Tensor:
-    """Number of choices (B,) that differ between ``x`` and ``x_new``: ReLU gates and max-pool winners.
-
-    ``advnotes.linear_regions.count_gate_flips`` counts ReLU gates only; a CNN with
-    max-pooling also leaves its linear region when a pool's winner changes
-    (``thm-local-linear``). For a network without pooling the two counts are equal.
-    """
-    count_gate_flips(model, x, x_new)  # validates x and x_new (same shape)
-    return (choice_pattern(model, x) != choice_pattern(model, x_new)).sum(dim=1)
-
-
 def sign_directions(models, x, y, *, generator) -> dict[str, list[torch.Tensor]]:
     """Section 1.1: per seed, the sign step ``sign(g)`` of FGSM/PGD and a step along random signs."""
     models = _check_models(models)
@@ -224,7 +188,7 @@ def linearity_runs(models, maps, x, *, signs, eps_values, clamp=None, generator,
             with torch.no_grad():
                 pred = torch.einsum("bcn,bn->bc", W, xn.reshape(len(xn), -1)) + b
                 err = (m(xn) - pred).abs().amax(dim=1)
-            runs[label].append((err, region_flips(m, x, xn), (xn - x).flatten(1).norm(dim=1)))
+            runs[label].append((err, count_choice_flips(m, x, xn), (xn - x).flatten(1).norm(dim=1)))
     return runs
 
 
@@ -313,17 +277,8 @@ def distance_to_kink(model: nn.Module, x: torch.Tensor) -> dict[str, float]:
             at_bias[0] += int((tie & (top2[..., 0] == bias[0][None, :, None])).sum())
         gap.append(float(d[live & (d > 0)].min()) if (live & (d > 0)).any() else float("inf"))
 
-    hooks = []
-    for mod in model.modules():
-        for kind, hook in ((nn.ReLU, relu_hook), (nn.MaxPool1d, pool_hook), (nn.Conv1d, conv_hook)):
-            if isinstance(mod, kind):
-                hooks.append(mod.register_forward_hook(hook))
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for h in hooks:
-            h.remove()
+    kinds = ((nn.ReLU, relu_hook), (nn.MaxPool1d, pool_hook), (nn.Conv1d, conv_hook))
+    run_with_hooks(model, x, [(mod, hook) for mod in model.modules() for kind, hook in kinds if isinstance(mod, kind)])
     return {
         "pre-activation": min(relu, default=float("nan")),
         "pool gap": min(gap, default=float("nan")),

@@ -53,7 +53,7 @@ from ..influence import (
     per_sample_param_grads,
     training_shares,
 )
-from ..linear_regions import gate_pattern
+from ..linear_regions import choice_pattern
 from ..stats import rank_correlation, to_numpy
 from ..theory import iterate_quadratic_attack, perturbation_closed_form
 from ..training import accuracy, train_ensemble_snapshots
@@ -173,12 +173,12 @@ def gradient_identity_errors(models, seeds, x: torch.Tensor, y: torch.Tensor, *,
     ``|fd / 2t - K u| / |K u|`` of the jvp term ``K u`` (``influence.linearised_term``) against
     the central difference of the per-sample gradients along a random unit ``u`` (seeded by
     the network's seed), O(t^2). Both are exact only inside one linear region: where
-    ``x +- t u`` of an input would switch a ReLU gate (a wide network has gates that close to
-    a kink), that input's step is divided by ten until it does not (at most six times), so the
-    difference compares the same piece of the network; an input still crossing then keeps the
-    last step, and its error shows in ``err_jvp``. ``steps``: the step used for each input
-    and seed, a numpy array (seeds, inputs). Only ReLU gates are watched (``gate_pattern``), not
-    max-pool switches.
+    ``x +- t u`` of an input would switch a ReLU gate or a max-pool winner
+    (``linear_regions.choice_pattern``; a wide network has gates that close to a kink), that
+    input's step is divided by ten until it does not (at most six times), so the difference
+    compares the same piece of the network; an input still crossing then keeps the last step,
+    and its error shows in ``err_jvp``. ``steps``: the step used for each input and seed, a
+    numpy array (seeds, inputs).
     """
     models = _check_models(models)
     seeds = _check_same_length("seeds", seeds, models)
@@ -207,12 +207,12 @@ def gradient_identity_errors(models, seeds, x: torch.Tensor, y: torch.Tensor, *,
 
 
 def _same_region_steps(model: nn.Module, x: torch.Tensor, u: torch.Tensor, t: float) -> torch.Tensor:
-    """Per input, ``t`` divided by ten until ``x +- step u`` keep ``x``'s ReLU gates (at most six times)."""
-    gates = gate_pattern(model, x)
+    """Per input, ``t`` divided by ten until ``x +- step u`` keep ``x``'s choices (at most six times)."""
+    gates = choice_pattern(model, x)
     step = torch.full((x.shape[0],), t, dtype=x.dtype, device=x.device)
     for _ in range(6):
         shape = (-1,) + (1,) * (x.dim() - 1)
-        same = [(gate_pattern(model, x + sign * step.reshape(shape) * u) == gates).all(1) for sign in (1, -1)]
+        same = [(choice_pattern(model, x + sign * step.reshape(shape) * u) == gates).all(1) for sign in (1, -1)]
         crossed = ~(same[0] & same[1])
         if not bool(crossed.any()):
             break
