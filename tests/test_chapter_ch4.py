@@ -261,23 +261,24 @@ def test_end_of_training_equals_seed_experiments_quantities():
     assert got["lam_fixed"] == pytest.approx(ref["lam_fixed"], rel=1e-6)
 
 
+def _width_mlp(width, seed):
+    torch.manual_seed(seed)
+    return mlp(6, (width,), 3)
+
+
 def test_width_sweep_rows_and_means():
     x, y = _data(32)
     x = x.float()
     attack, knobs = _small_ascent()
 
-    def make_model(width, seed):
-        torch.manual_seed(seed)
-        return mlp(6, (width,), 3)
-
     onset = dict(lr=0.05, steps=10, iters=1, lo_factor=0.4, factor=1.5)
     rows, means = ch4.width_sweep(
-        (4, 8), [0, 1], x, y, make_model=make_model, attack=attack, jeff=knobs, lr=0.3, steps=12,
+        (4, 8), [0, 1], x, y, make_model=_width_mlp, attack=attack, jeff=knobs, lr=0.3, steps=12,
         window=4, onset=onset, probe=(6, 3),
     )  # fmt: skip
     assert [r["width"] for r in rows] == [4, 8] and set(means) == {4, 8}
-    again = ch4.end_of_training(make_model(8, 1), x, y, attack=attack, jeff=knobs, lr=0.3, steps=12, window=4)
-    first = ch4.end_of_training(make_model(8, 0), x, y, attack=attack, jeff=knobs, lr=0.3, steps=12, window=4)
+    again = ch4.end_of_training(_width_mlp(8, 1), x, y, attack=attack, jeff=knobs, lr=0.3, steps=12, window=4)
+    first = ch4.end_of_training(_width_mlp(8, 0), x, y, attack=attack, jeff=knobs, lr=0.3, steps=12, window=4)
     assert means[8]["eta_mu"] == pytest.approx(0.3 * (again["mu_re"] + first["mu_re"]) / 2, rel=1e-6)
 
 
@@ -333,16 +334,12 @@ def test_width_sweep_without_onset_reports_the_end_only():
     x = x.float()
     attack, knobs = _small_ascent()
 
-    def make_model(width, seed):
-        torch.manual_seed(seed)
-        return mlp(6, (width,), 3)
-
     rows, means = ch4.width_sweep(
-        (4,), [0, 1], x, y, make_model=make_model, attack=attack, jeff=knobs, lr=0.3, steps=12, window=4
+        (4,), [0, 1], x, y, make_model=_width_mlp, attack=attack, jeff=knobs, lr=0.3, steps=12, window=4
     )
     assert "onset eta" not in rows[0] and "obs_pred_b" not in means[4]
     ends = [
-        ch4.end_of_training(make_model(4, s), x, y, attack=attack, jeff=knobs, lr=0.3, steps=12, window=4)
+        ch4.end_of_training(_width_mlp(4, s), x, y, attack=attack, jeff=knobs, lr=0.3, steps=12, window=4)
         for s in (0, 1)
     ]
     ratio = np.mean([e["mu_re"] / e["lam_fixed"] for e in ends])

@@ -12,7 +12,7 @@ from torch.func import grad, hessian, jacrev, jvp
 
 from advnotes import krylov, operators
 from advnotes.attacks import gradient_ascent
-from advnotes.models import cnn1d, mlp
+from advnotes.models import mlp
 from advnotes.training import train
 
 ATTACK = dict(step_size=1.0, steps=3)
@@ -36,17 +36,6 @@ def dense(tiny):
     H = hessian(space.loss)(space.theta, x, y)
     J = jacrev(operators.training_gradient_fn(space, x, y, **ATTACK))(space.theta)
     return space, H, J
-
-
-@pytest.fixture(scope="module")
-def tiny_cnn():
-    """A 1-d CNN (2 and 3 channels, kernel 5, max-pooling) on 24 random signals of shape (1, 40), float64."""
-    torch.manual_seed(1)
-    model = cnn1d(40, channels=(2, 3), kernel_size=5, pool=2, num_classes=4).double().eval()
-    g = torch.Generator().manual_seed(2)
-    x = torch.randn(24, 1, 40, dtype=torch.float64, generator=g)
-    y = torch.randint(0, 4, (24,), generator=g)
-    return model, x, y
 
 
 def _rand(n, seed=0, dtype=torch.float64):

@@ -435,16 +435,6 @@ def test_onset_experiment_against_independent_routes(digits64):
 # ----------------------------------------------------------------------------- the second setting: a 1-d CNN, no box
 
 
-@pytest.fixture(scope="module")
-def tiny_cnn():
-    """A 1-d CNN (2 and 3 channels, kernel 5, max-pooling) on 24 random signals (1, 40), float64, eval mode."""
-    torch.manual_seed(1)
-    model = cnn1d(40, channels=(2, 3), kernel_size=5, pool=2, num_classes=4).double().eval()
-    g = torch.Generator().manual_seed(2)
-    x = torch.randn(24, 1, 40, dtype=torch.float64, generator=g)
-    return model, x, torch.randint(0, 4, (24,), generator=g)
-
-
 CNN_ATTACK = dict(step_size=0.2, steps=3, eps=0.25)  # MNIST-1D: eps in units of the signal's std, no box
 
 
